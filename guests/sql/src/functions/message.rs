@@ -1,0 +1,123 @@
+//! Published messages in `mqtt_msg`, offline fetch, and the per-client,
+//! per-topic read position in `mqtt_acked`.
+
+use cistern_guest::{clock, row, settings, wrong_hook, Context, Error, Event, Message, Outcome, Value};
+
+use crate::db::Db;
+use crate::statements::like_prefix;
+
+/// Rows read per round trip while fetching; a fetch pages until it has what it needs.
+const PAGE: u64 = 500;
+
+/// `on_message_publish` (`min_qos` 1) and `on_message_store` (`min_qos` 0).
+pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
+    let Event::MessagePublish(publish) = event else {
+        return Err(wrong_hook("on_message_publish", "message.publish", event));
+    };
+    let m = &publish.message;
+    if m.qos < min_qos {
+        return Ok(Outcome::none());
+    }
+    db.execute(
+        db.sql.insert_message,
+        &[
+            Value::Text(m.id.clone()),
+            Value::Text(m.topic.clone()),
+            Value::Text(m.sender.clone()),
+            Value::Text(publish.client.node.clone()),
+            Value::Int(m.qos.into()),
+            Value::Int(m.retain.into()),
+            Value::Bytes(m.payload.clone()),
+            Value::Timestamp(m.timestamp_ms as i64),
+        ],
+    )?;
+    Ok(Outcome::none())
+}
+
+/// `on_message_fetch`: the stored messages on the subscribed filter that this
+/// client has not acknowledged, oldest first, within `max_returned_count`
+/// and `time_range`.
+pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    let Event::SessionSubscribed(sub) = event else {
+        return Err(wrong_hook("on_message_fetch", "session.subscribed", event));
+    };
+    if sub.resumed {
+        // The broker's live session kept what this subscription missed.
+        return Ok(Outcome::none());
+    }
+    let max = settings::limit(ctx, "max_returned_count")?;
+    let since_ms = match settings::limit(ctx, "time_range")? {
+        Some(secs) => (clock::now_ms() as i64).saturating_sub(secs.saturating_mul(1000) as i64),
+        None => 0,
+    };
+    let filter = &sub.subscription.topic;
+    let (statement, key) = if cistern_topic::has_wildcard(filter) {
+        (db.sql.fetch_like, like_prefix(cistern_topic::literal_prefix(filter)))
+    } else {
+        (db.sql.fetch_exact, filter.clone())
+    };
+
+    let mut outcome = Outcome::none();
+    let mut after_id = 0i64;
+    loop {
+        let wanted = max.map_or(PAGE, |m| m - outcome.deliver.len() as u64);
+        let page = wanted.clamp(1, PAGE);
+        let rows = db.query(
+            statement,
+            &[
+                Value::Text(sub.client.clientid.clone()),
+                Value::Text(key.clone()),
+                Value::Timestamp(since_ms),
+                Value::Int(after_id),
+                Value::Int(page as i64),
+            ],
+        )?;
+        let full_page = rows.len() as u64 == page;
+        for r in &rows {
+            let (id, message) = message_from_row(r)?;
+            after_id = id;
+            if cistern_topic::matches(filter, &message.topic) {
+                outcome.deliver.push(message);
+                if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
+                    return Ok(outcome);
+                }
+            }
+        }
+        if !full_page {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// `on_message_acked`: move this client's position on the message's topic to it.
+pub fn acked(db: &Db, event: &Event) -> Result<Outcome, Error> {
+    let Event::MessageAcked(ack) = event else {
+        return Err(wrong_hook("on_message_acked", "message.acked", event));
+    };
+    db.execute(
+        db.sql.ack,
+        &[
+            Value::Text(ack.client.clientid.clone()),
+            Value::Text(ack.message.topic.clone()),
+            Value::Timestamp(clock::now_ms() as i64),
+            Value::Text(ack.message.id.clone()),
+        ],
+    )?;
+    Ok(Outcome::none())
+}
+
+/// A row of `id, msgid, topic, sender, qos, retain, payload, arrived`.
+fn message_from_row(r: &[Value]) -> Result<(i64, Message), Error> {
+    let field = |i: usize| r.get(i).ok_or_else(|| Error::Other(format!("mqtt_msg row has no column {i}")));
+    let id = row::int(field(0)?).ok_or_else(|| Error::Other("mqtt_msg.id is not a number".into()))?;
+    let message = Message {
+        id: row::text(field(1)?).unwrap_or_default(),
+        topic: row::text(field(2)?).unwrap_or_default(),
+        sender: row::text(field(3)?).unwrap_or_default(),
+        qos: row::int(field(4)?).unwrap_or(0).clamp(0, 2) as u8,
+        retain: row::int(field(5)?).unwrap_or(0) != 0,
+        payload: row::bytes(field(6)?),
+        timestamp_ms: row::timestamp_ms(field(7)?).unwrap_or(0).max(0) as u64,
+    };
+    Ok((id, message))
+}

@@ -1,0 +1,41 @@
+//! One module per group of stock functions, and the table that names them.
+
+mod client;
+mod message;
+mod retain;
+
+use cistern_guest::{Context, Error, Event, Outcome};
+
+use crate::db::Db;
+
+/// Every function of this guest with the hook points it handles.
+pub const ALL: &[(&str, &[&str])] = &[
+    ("on_client_connected", &["client.connected"]),
+    ("on_client_disconnected", &["client.disconnected"]),
+    ("on_subscribe_lookup", &["client.connected", "session.created"]),
+    ("on_message_publish", &["message.publish"]),
+    ("on_message_store", &["message.publish"]),
+    ("on_message_fetch", &["session.subscribed"]),
+    ("on_message_acked", &["message.acked"]),
+    ("on_message_retain", &["message.publish"]),
+    ("on_retain_delete", &["message.publish"]),
+    ("on_retain_lookup", &["session.subscribed"]),
+];
+
+pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    let db = Db::open(ctx)?;
+    let f = ctx.function.as_str();
+    match f {
+        "on_client_connected" => client::connected(&db, event),
+        "on_client_disconnected" => client::disconnected(&db, event),
+        "on_subscribe_lookup" => client::subscribe_lookup(&db, event),
+        "on_message_publish" => message::publish(&db, event, 1),
+        "on_message_store" => message::publish(&db, event, 0),
+        "on_message_fetch" => message::fetch(&db, ctx, event),
+        "on_message_acked" => message::acked(&db, event),
+        "on_message_retain" => retain::store(&db, event),
+        "on_retain_delete" => retain::delete(&db, event),
+        "on_retain_lookup" => retain::lookup(&db, event),
+        other => Err(Error::InvalidInput(format!("the sql guest has no function {other}"))),
+    }
+}

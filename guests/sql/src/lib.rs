@@ -1,0 +1,33 @@
+//! The stock SQL actions of the seed (`on_client_connected`, `on_message_fetch`, ...)
+//! over the seed's tables (`mqtt_client`, `mqtt_sub`, `mqtt_msg`, `mqtt_retain`,
+//! `mqtt_acked`), for every SQL dialect the host offers.
+//!
+//! Each function lives in `functions/`, and each does the same three things:
+//! check the event is one it handles, run its statements through the host's
+//! `sql` interface with bound parameters, and say what the broker should do.
+
+mod db;
+mod functions;
+mod statements;
+
+use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
+
+struct SqlGuest;
+
+impl Guest for SqlGuest {
+    fn functions() -> Vec<FunctionInfo> {
+        functions::ALL
+            .iter()
+            .map(|(name, hooks)| FunctionInfo {
+                name: name.to_string(),
+                hooks: hooks.iter().map(|h| h.to_string()).collect(),
+            })
+            .collect()
+    }
+
+    fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {
+        functions::dispatch(&ctx, &event)
+    }
+}
+
+cistern_guest::export!(SqlGuest);

@@ -1,0 +1,74 @@
+//! What the SQL databases share: the value type bound as parameters and read
+//! back from rows, the pool of any dialect, and the errors.
+
+mod value;
+
+pub use value::SqlValue;
+
+use crate::backends::sqlite;
+
+/// The most rows one query may return to a guest; a guest pages past it.
+pub const MAX_ROWS: usize = 100_000;
+
+/// A pool of one of the SQL databases.
+#[derive(Clone, Debug)]
+pub enum SqlPool {
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// Which SQL a pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Mysql,
+    Postgres,
+}
+
+impl SqlPool {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            SqlPool::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Runs a statement with bound parameters; returns the rows it affected.
+    pub async fn execute(&self, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
+        match self {
+            SqlPool::Sqlite(p) => sqlite::operations::execute(p, statement, params).await,
+        }
+    }
+
+    /// Runs a query with bound parameters; returns its rows, each value typed.
+    pub async fn query(&self, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+        match self {
+            SqlPool::Sqlite(p) => sqlite::operations::query(p, statement, params).await,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// The database could not be reached; a later call may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused the statement.
+    #[error("{0}")]
+    Statement(String),
+    #[error("the query returned more than {MAX_ROWS} rows; page it with LIMIT")]
+    TooManyRows,
+}
+
+impl From<sqlx::Error> for SqlError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => SqlError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) => SqlError::Statement(db.message().to_string()),
+            other => SqlError::Statement(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Opening a SQLite pool: WAL journal for concurrent readers, and the
+//! seed's tables (`sql/sqlite.sql`) created when missing.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::config::SqliteConfig;
+use crate::config::{ConfigError, PoolEntry};
+
+/// The schema, applied on start; every statement is `IF NOT EXISTS`.
+pub const SCHEMA: &str = include_str!("../../../../sql/sqlite.sql");
+
+pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqlitePool, ConfigError> {
+    let config: SqliteConfig = crate::config::pool_config(entry, "sqlite")?;
+    let path = base_dir.join(&config.database);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| ConfigError::at(&entry.at, format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite:")
+        .expect("static URL")
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(config.busy_timeout);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(config.pool_size.max(1))
+        .connect_with(options)
+        .await
+        .map_err(|e| ConfigError::at(&entry.at, format!("cannot open SQLite database {}: {e}", path.display())))?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(&pool)
+        .await
+        .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables in {}: {e}", path.display())))?;
+    tracing::info!(pool = %entry.name, database = %path.display(), "sqlite pool open");
+    Ok(pool)
+}

@@ -1,0 +1,95 @@
+//! rmqtt's types to ours, and our message id carried inside rmqtt's publish.
+//!
+//! rmqtt's messages have no id of their own, so the adapter writes ours into
+//! the publish as the MQTT 5 user property `cistern-msgid` when it first sees
+//! the message, and takes it out again at delivery (recording it against the
+//! packet id), so clients never see it.
+
+use bytestring::ByteString;
+use rmqtt::codec::types::QoS;
+use rmqtt::codec::v5::PublishProperties;
+use rmqtt::session::Session;
+use rmqtt::types::{Id, Publish};
+
+use crate::model::{Client, Message};
+
+const MSGID: &str = "cistern-msgid";
+
+pub fn client(id: &Id, node: &str) -> Client {
+    Client {
+        clientid: id.client_id.to_string(),
+        username: id.username.as_ref().map(|u| u.to_string()),
+        peerhost: id.remote_addr.map(|a| a.ip().to_string()),
+        node: node.to_string(),
+    }
+}
+
+pub fn session_client(s: &Session, node: &str) -> Client {
+    client(&s.id, node)
+}
+
+pub fn qos(q: QoS) -> u8 {
+    match q {
+        QoS::AtMostOnce => 0,
+        QoS::AtLeastOnce => 1,
+        QoS::ExactlyOnce => 2,
+    }
+}
+
+pub fn to_qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+pub fn message(p: &Publish, id: String, sender: &str) -> Message {
+    Message {
+        id,
+        topic: p.topic.to_string(),
+        payload: p.payload.clone(),
+        qos: qos(p.qos),
+        retain: p.retain,
+        sender: sender.to_string(),
+        timestamp_ms: p.create_time.filter(|t| *t > 0).map_or_else(now_ms, |t| t as u64),
+    }
+}
+
+/// Writes our id into the publish, replacing any a client may have sent.
+pub fn stamp(p: &mut Publish, id: &str) {
+    let props = p.properties.get_or_insert_with(PublishProperties::default);
+    props.user_properties.retain(|(k, _)| k != MSGID);
+    props.user_properties.push((ByteString::from_static(MSGID), ByteString::from(id)));
+}
+
+/// Takes our id out of the publish, if it carries one.
+pub fn unstamp(p: &mut Publish) -> Option<String> {
+    let props = p.properties.as_mut()?;
+    let at = props.user_properties.iter().position(|(k, _)| k == MSGID)?;
+    let (_, id) = props.user_properties.remove(at);
+    if *props == PublishProperties::default() {
+        p.properties = None;
+    }
+    Some(id.to_string())
+}
+
+/// A publish for delivering a stored message to one client.
+pub fn publish(m: &Message, qos: u8) -> Publish {
+    let mut p = Publish::from(rmqtt::types::CodecPublish {
+        dup: false,
+        retain: m.retain,
+        qos: to_qos(qos),
+        topic: ByteString::from(m.topic.as_str()),
+        packet_id: None,
+        payload: m.payload.clone(),
+        properties: None,
+    });
+    p.create_time = Some(now_ms() as i64);
+    stamp(&mut p, &m.id);
+    p
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,175 @@
+//! rmqtt's hooks, as cistern events; outcomes applied to that one client.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{HookResult, Parameter, ReturnType};
+use rmqtt::session::Session;
+use rmqtt::types::{From, Id, Message as SessionMessage, Subscribe};
+
+use super::convert;
+use super::sessions::Sessions;
+use crate::model::{Event, Outcome, Subscription};
+use crate::runtime::Runtime;
+
+pub struct Adapter {
+    runtime: Arc<Runtime>,
+    scx: ServerContext,
+    node: String,
+    sessions: Sessions,
+}
+
+/// The handler registered for every hook type; rmqtt wants one box per type.
+pub struct Handler(pub Arc<Adapter>);
+
+#[async_trait]
+impl rmqtt::hook::Handler for Handler {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        self.0.hook(param, acc).await
+    }
+}
+
+impl Adapter {
+    pub fn new(runtime: Arc<Runtime>, scx: ServerContext, node: String) -> Self {
+        Adapter { runtime, scx, node, sessions: Sessions::default() }
+    }
+
+    async fn hook(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::ClientConnected(s) => {
+                let outcome = self.runtime.handle(Event::ClientConnected(self.client(s))).await;
+                self.apply(s, outcome, None).await;
+            }
+            Parameter::ClientDisconnected(s, _reason) => {
+                self.runtime.handle(Event::ClientDisconnected(self.client(s))).await;
+            }
+            Parameter::SessionCreated(s) => {
+                let outcome = self.runtime.handle(Event::SessionCreated(self.client(s))).await;
+                self.apply(s, outcome, None).await;
+            }
+            Parameter::SessionSubscribed(s, sub) => {
+                let topic = sub.topic_filter.to_string();
+                let qos = convert::qos(sub.opts.qos());
+                let resumed = self.sessions.subscribed(&s.id.client_id, created_at(s).await, &topic);
+                let subscription = Subscription { topic, qos };
+                let event = Event::SessionSubscribed { client: self.client(s), subscription, resumed };
+                let outcome = self.runtime.handle(event).await;
+                self.apply(s, outcome, Some(qos)).await;
+            }
+            Parameter::SessionUnsubscribed(s, unsub) => {
+                let topic = unsub.topic_filter.to_string();
+                self.sessions.unsubscribed(&s.id.client_id, created_at(s).await, &topic);
+                self.runtime.handle(Event::SessionUnsubscribed { client: self.client(s), topic }).await;
+            }
+            Parameter::SessionTerminated(s, _reason) => {
+                self.sessions.terminated(&s.id.client_id, created_at(s).await);
+            }
+            Parameter::MessagePublish(s, from, publish) => {
+                let mut p = match acc {
+                    Some(HookResult::Publish(p)) => p,
+                    _ => (*publish).clone(),
+                };
+                let id = self.runtime.ids.next();
+                convert::stamp(&mut p, &id);
+                let client = match s {
+                    Some(s) => self.client(s),
+                    None => convert::client(&from.id, &self.node),
+                };
+                let message = convert::message(&p, id, &from.id.client_id);
+                let outcome = self.runtime.handle(Event::MessagePublish { client, message }).await;
+                if let Some(s) = s {
+                    self.apply(s, outcome, None).await;
+                }
+                return (true, Some(HookResult::Publish(p)));
+            }
+            Parameter::MessageDelivered(s, from, publish) => {
+                let mut p = (*publish).clone();
+                let stamped = convert::unstamp(&mut p);
+                let packet = p.packet_id.map(|id| id.get());
+                let id = match (stamped, packet) {
+                    (Some(id), Some(packet)) => {
+                        self.sessions.delivered(&s.id.client_id, created_at(s).await, packet, id.clone());
+                        Some(id)
+                    }
+                    (Some(id), None) => Some(id),
+                    // A redelivery: the first delivery took the stamp and recorded it.
+                    (None, Some(packet)) => self.sessions.in_flight(&s.id.client_id, packet),
+                    (None, None) => None,
+                };
+                let id = id.unwrap_or_else(|| self.runtime.ids.next());
+                let message = convert::message(&p, id, &from.id.client_id);
+                self.runtime.handle(Event::MessageDelivered { client: self.client(s), message }).await;
+                return (true, Some(HookResult::Publish(p)));
+            }
+            Parameter::MessageAcked(s, from, publish) => {
+                let packet = publish.packet_id.map(|id| id.get());
+                let id = packet.and_then(|packet| self.sessions.acked(&s.id.client_id, packet));
+                match id {
+                    Some(id) => {
+                        let message = convert::message(publish, id, &from.id.client_id);
+                        self.runtime.handle(Event::MessageAcked { client: self.client(s), message }).await;
+                    }
+                    None => tracing::debug!(client = %s.id.client_id, ?packet, "acknowledged a message with no cistern id"),
+                }
+            }
+            Parameter::MessageDropped(Some(to), _from, _publish, reason) => {
+                tracing::debug!(client = %to.client_id, %reason, "the broker dropped a queued message");
+                self.sessions.dropped(&to.client_id);
+            }
+            _ => {}
+        }
+        (true, acc)
+    }
+
+    fn client(&self, s: &Session) -> crate::model::Client {
+        convert::session_client(s, &self.node)
+    }
+
+    /// Delivers the outcome's messages to this one client (at most at the
+    /// QoS of the subscription that fetched them) and adds its subscriptions.
+    async fn apply(&self, s: &Session, outcome: Outcome, subscription_qos: Option<u8>) {
+        if outcome.is_empty() {
+            return;
+        }
+        let shared = self.scx.extends.shared().await;
+        if !outcome.subscribe.is_empty() {
+            let mut subs = Vec::new();
+            for sub in &outcome.subscribe {
+                match Subscribe::from_v3(&sub.topic.as_str().into(), convert::to_qos(sub.qos), false, false) {
+                    Ok(s) => subs.push(s),
+                    Err(e) => tracing::warn!(client = %s.id.client_id, topic = %sub.topic, "cannot subscribe: {e}"),
+                }
+            }
+            // Sent to the session, not run here: this hook runs inside the
+            // session's own task, which will process the subscriptions (and
+            // raise session.subscribed for each) once the hook returns.
+            match shared.entry(s.id.clone()).tx() {
+                Some(tx) => {
+                    self.runtime.metrics.subscribed(subs.len());
+                    if tx.unbounded_send(SessionMessage::Subscribes(subs, None)).is_err() {
+                        tracing::warn!(client = %s.id.client_id, "session closed before its subscriptions were added");
+                    }
+                }
+                None => tracing::warn!(client = %s.id.client_id, "no live session to subscribe"),
+            }
+        }
+        let entry = shared.entry(s.id.clone());
+        let mut delivered = 0;
+        for m in &outcome.deliver {
+            let qos = subscription_qos.map_or(m.qos, |q| q.min(m.qos));
+            let from = From::from_system(Id::new(self.scx.node.id(), 0, None, None, m.sender.as_str().into(), None));
+            match entry.publish(from, convert::publish(m, qos)).await {
+                Ok(()) => delivered += 1,
+                Err((_, _, reason)) => {
+                    tracing::warn!(client = %s.id.client_id, msgid = %m.id, %reason, "cannot deliver a stored message")
+                }
+            }
+        }
+        self.runtime.metrics.delivered(delivered);
+    }
+}
+
+async fn created_at(s: &Session) -> i64 {
+    s.created_at().await.unwrap_or_default()
+}

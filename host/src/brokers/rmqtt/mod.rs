@@ -1,0 +1,53 @@
+//! The rmqtt adapter: cistern's standalone broker. rmqtt (pinned) speaks
+//! MQTT 3.1, 3.1.1 and 5 on the listener; its hooks become our events.
+
+mod convert;
+mod hooks;
+mod sessions;
+
+use std::sync::Arc;
+
+use rmqtt::context::ServerContext;
+use rmqtt::hook::Type;
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+
+use crate::config::CisternConfig;
+use crate::runtime::Runtime;
+
+/// Runs the broker until it fails.
+pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
+    let scx = ServerContext::new().build().await;
+    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone()));
+    let register = scx.extends.hook_mgr().register();
+    for hook in [
+        Type::ClientConnected,
+        Type::ClientDisconnected,
+        Type::SessionCreated,
+        Type::SessionSubscribed,
+        Type::SessionUnsubscribed,
+        Type::SessionTerminated,
+        Type::MessagePublish,
+        Type::MessageDelivered,
+        Type::MessageAcked,
+        Type::MessageDropped,
+    ] {
+        register.add(hook, Box::new(hooks::Handler(adapter.clone()))).await;
+    }
+    register.start().await;
+
+    let listener = Builder::new()
+        .name("tcp")
+        .laddr(config.listener)
+        .max_mqueue_len(config.max_mqueue_len)
+        .session_expiry_interval(config.session_expiry)
+        // Queued messages live as long as their session, so a client that
+        // resumes its session gets them from the broker, not lost to expiry.
+        .message_expiry_interval(config.session_expiry)
+        .bind()
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listener))?
+        .tcp()
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listener))?;
+    tracing::info!(listener = %config.listener, "MQTT broker listening");
+    MqttServer::new(scx).listener(listener).build().run().await.map_err(|e| anyhow::anyhow!("broker stopped: {e}"))
+}

@@ -1,0 +1,155 @@
+//! One guest component: compiled once, instantiated from its `InstancePre`,
+//! instances reused across calls and discarded after a trap.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+
+use super::bindings::{types, Action, ActionPre};
+use super::state::{HostState, Scope};
+use super::ticks;
+use crate::config::Limits;
+
+pub struct Guest {
+    pub name: String,
+    /// What the guest's `functions` export answered when it was loaded.
+    pub functions: Vec<types::FunctionInfo>,
+    /// A digest of the component's bytes, to keep an unchanged guest across reloads.
+    pub digest: u64,
+    engine: wasmtime::Engine,
+    pre: ActionPre<HostState>,
+    limits: Limits,
+    idle: Mutex<Vec<Instance>>,
+    running: Semaphore,
+}
+
+struct Instance {
+    store: Store<HostState>,
+    action: Action,
+}
+
+/// Why one call failed. Each fails that call only.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The guest returned an error.
+    #[error("{}", describe(.0))]
+    Guest(types::Error),
+    /// The guest trapped (a panic, an out-of-bounds access, its memory cap, its CPU time).
+    #[error("guest trapped: {0}")]
+    Trap(String),
+    #[error("the call took longer than {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("cannot instantiate the guest: {0}")]
+    Instantiate(String),
+}
+
+fn describe(e: &types::Error) -> String {
+    match e {
+        types::Error::InvalidInput(m) => format!("invalid input: {m}"),
+        types::Error::Unavailable(m) => format!("unavailable: {m}"),
+        types::Error::Denied(m) => format!("denied: {m}"),
+        types::Error::Other(m) => m.clone(),
+    }
+}
+
+impl Guest {
+    pub(super) async fn load(
+        engine: wasmtime::Engine,
+        linker: Arc<Linker<HostState>>,
+        limits: Limits,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Guest, String> {
+        let component = Component::new(&engine, bytes).map_err(|e| format!("guest {name} is not a valid component: {e}"))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("guest {name} does not fit the cistern:hooks world: {e}"))?;
+        let pre = ActionPre::new(pre).map_err(|e| format!("guest {name} does not export the action world: {e}"))?;
+        let running = Semaphore::new(limits.instances as usize);
+        let mut guest = Guest {
+            name: name.to_string(),
+            functions: Vec::new(),
+            digest: crate::message_id::fnv1a(bytes),
+            engine,
+            pre,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            running,
+        };
+        let mut instance = guest.instantiate().await.map_err(|e| format!("guest {name}: {e}"))?;
+        instance.store.set_epoch_deadline(ticks(guest.limits.cpu_time));
+        instance.store.data_mut().meter.started = std::time::Instant::now();
+        let functions = tokio::time::timeout(
+            guest.limits.call_timeout,
+            instance.action.call_functions(&mut instance.store),
+        )
+        .await
+        .map_err(|_| format!("guest {name}: `functions` did not return in time"))?
+        .map_err(|e| format!("guest {name}: `functions` trapped: {e}"))?;
+        guest.functions = functions;
+        guest.idle.lock().expect("idle list").push(instance);
+        Ok(guest)
+    }
+
+    async fn instantiate(&self) -> Result<Instance, String> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory as usize)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(&self.engine, HostState::new(limits, self.limits.cpu_time));
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_callback(|ctx| {
+            let meter = &ctx.data().meter;
+            let used = meter.guest_time();
+            if used >= meter.budget {
+                return Err(wasmtime::format_err!("the guest used more than its {:?} of CPU time", meter.budget));
+            }
+            Ok(UpdateDeadline::Yield(ticks(meter.budget - used)))
+        });
+        let action = self.pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
+        Ok(Instance { store, action })
+    }
+
+    /// Calls `handle` in a reused instance. A trap or timeout throws the instance away.
+    pub async fn call(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        event: &types::Event,
+    ) -> Result<types::Outcome, CallError> {
+        let _permit = self.running.acquire().await.expect("never closed");
+        let reused = self.idle.lock().expect("idle list").pop();
+        let mut instance = match reused {
+            Some(i) => i,
+            None => self.instantiate().await.map_err(CallError::Instantiate)?,
+        };
+        instance.store.data_mut().begin(scope);
+        instance.store.set_epoch_deadline(ticks(self.limits.cpu_time));
+        let result = {
+            let call = instance.action.call_handle(&mut instance.store, ctx, event);
+            tokio::time::timeout(self.limits.call_timeout, call).await
+        };
+        match result {
+            Err(_) => Err(CallError::Timeout(self.limits.call_timeout)),
+            Ok(Err(trap)) => Err(CallError::Trap(trap_message(&trap))),
+            Ok(Ok(answer)) => {
+                instance.store.data_mut().end();
+                self.idle.lock().expect("idle list").push(instance);
+                answer.map_err(CallError::Guest)
+            }
+        }
+    }
+}
+
+/// The trap's own message with the guest's backtrace, on one line.
+fn trap_message(trap: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = vec![trap.to_string()];
+    let mut source = trap.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ").replace('\n', " | ")
+}

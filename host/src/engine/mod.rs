@@ -1,0 +1,101 @@
+//! The wasm host: wasmtime with the component model, one compiled component
+//! and `InstancePre` per guest, instances reused across calls, and the limits
+//! every call runs under (guest CPU time by epoch interruption, a memory cap
+//! per instance, an overall deadline). A guest that traps, loops or exhausts
+//! its memory fails that one call; its instance is thrown away.
+
+pub mod bindings;
+pub mod convert;
+mod guest;
+mod state;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+
+pub use guest::{CallError, Guest};
+pub use state::{HostState, Scope};
+
+use crate::config::Limits;
+
+/// How often the epoch advances; guest CPU time is measured in these ticks.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// A wasmtime engine with our limits and every host interface linked.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Arc<Linker<HostState>>,
+    limits: Limits,
+    ticker: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(String);
+
+impl Engine {
+    pub fn new(limits: &Limits) -> Result<Engine, EngineError> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let mut pooling = wasmtime::PoolingAllocationConfig::default();
+        // Room for every guest's instances; each component holds a few core
+        // instances (the module and the shims the encoder adds).
+        let slots = limits.instances.saturating_mul(16).clamp(64, 4096);
+        pooling
+            .total_component_instances(slots)
+            .total_core_instances(slots * 4)
+            .total_memories(slots)
+            .total_tables(slots * 2)
+            .total_stacks(slots)
+            .max_memory_size(limits.memory as usize);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+        let engine = wasmtime::Engine::new(&config).map_err(|e| EngineError(format!("cannot start wasmtime: {e}")))?;
+
+        let mut linker = Linker::new(&engine);
+        bindings::Action::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| EngineError(format!("cannot link host interfaces: {e}")))?;
+
+        let ticker = Arc::new(AtomicBool::new(true));
+        let (weak_engine, running) = (engine.weak(), ticker.clone());
+        std::thread::Builder::new()
+            .name("cistern-epoch".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| EngineError(format!("cannot start the epoch thread: {e}")))?;
+
+        Ok(Engine { engine, linker: Arc::new(linker), limits: limits.clone(), ticker })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles a guest and checks it is a component of the `action` world.
+    pub async fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Guest>, EngineError> {
+        Guest::load(self.engine.clone(), self.linker.clone(), self.limits.clone(), name, bytes)
+            .await
+            .map(Arc::new)
+            .map_err(EngineError)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Epoch ticks for a span of time, at least one.
+pub fn ticks(span: Duration) -> u64 {
+    (span.as_micros() / TICK.as_micros()).max(1) as u64
+}

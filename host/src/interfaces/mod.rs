@@ -1,0 +1,20 @@
+//! The host side of each WIT interface, one module each: a thin `Host` impl
+//! that checks the call is allowed for the action in progress, then calls a
+//! plain async function over the pool (in `backends`).
+
+mod clock;
+mod log;
+mod sql;
+
+use crate::engine::bindings::types;
+use crate::engine::HostState;
+
+impl types::Host for HostState {}
+
+/// The WIT error for a call that names a pool other than the action's own.
+fn denied(asked: &str, allowed: Option<&str>) -> types::Error {
+    match allowed {
+        Some(own) => types::Error::Denied(format!("this action may use pool `{own}` only, not `{asked}`")),
+        None => types::Error::Denied("no action is running".into()),
+    }
+}

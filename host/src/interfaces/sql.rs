@@ -1,0 +1,88 @@
+//! `sql`: statements against the action's own SQL pool, values bound.
+
+use tracing::Instrument;
+
+use super::denied;
+use crate::backends::sql::{Dialect, SqlError, SqlPool, SqlValue};
+use crate::backends::AnyPool;
+use crate::engine::bindings::{sql, types};
+use crate::engine::HostState;
+
+impl HostState {
+    /// The action's SQL pool, if `asked` names it.
+    fn sql_pool(&self, asked: &str) -> Result<SqlPool, types::Error> {
+        let scope = self.scope().filter(|s| s.pool_name == asked).ok_or_else(|| {
+            denied(asked, self.scope().map(|s| s.pool_name.as_str()))
+        })?;
+        match &scope.pool {
+            AnyPool::Sql(pool) => Ok(pool.clone()),
+            #[allow(unreachable_patterns)]
+            _ => Err(types::Error::Denied(format!("pool `{asked}` is not a SQL pool"))),
+        }
+    }
+
+    fn span(&self, op: &'static str) -> tracing::Span {
+        let (action, pool) = self.scope().map_or(("", ""), |s| (&*s.action, s.pool_name.as_str()));
+        tracing::debug_span!("cistern.sql", op, action, pool)
+    }
+}
+
+impl sql::Host for HostState {
+    async fn pool_dialect(&mut self, pool: String) -> Result<sql::Dialect, types::Error> {
+        Ok(match self.sql_pool(&pool)?.dialect() {
+            Dialect::Sqlite => sql::Dialect::Sqlite,
+            Dialect::Mysql => sql::Dialect::Mysql,
+            Dialect::Postgres => sql::Dialect::Postgres,
+        })
+    }
+
+    async fn execute(&mut self, pool: String, statement: String, params: Vec<sql::Value>) -> Result<u64, types::Error> {
+        let p = self.sql_pool(&pool)?;
+        let span = self.span("execute");
+        let params = params.into_iter().map(from_wit).collect();
+        self.in_host(p.execute(&statement, params).instrument(span)).await.map_err(to_wit)
+    }
+
+    async fn query(
+        &mut self,
+        pool: String,
+        statement: String,
+        params: Vec<sql::Value>,
+    ) -> Result<Vec<Vec<sql::Value>>, types::Error> {
+        let p = self.sql_pool(&pool)?;
+        let span = self.span("query");
+        let params = params.into_iter().map(from_wit).collect();
+        let rows = self.in_host(p.query(&statement, params).instrument(span)).await.map_err(to_wit)?;
+        Ok(rows.into_iter().map(|row| row.into_iter().map(into_wit).collect()).collect())
+    }
+}
+
+fn from_wit(v: sql::Value) -> SqlValue {
+    match v {
+        sql::Value::Null => SqlValue::Null,
+        sql::Value::Int(i) => SqlValue::Int(i),
+        sql::Value::Float(f) => SqlValue::Float(f),
+        sql::Value::Text(s) => SqlValue::Text(s),
+        sql::Value::Bytes(b) => SqlValue::Bytes(b),
+        sql::Value::Timestamp(ms) => SqlValue::Timestamp(ms),
+    }
+}
+
+fn into_wit(v: SqlValue) -> sql::Value {
+    match v {
+        SqlValue::Null => sql::Value::Null,
+        SqlValue::Int(i) => sql::Value::Int(i),
+        SqlValue::Float(f) => sql::Value::Float(f),
+        SqlValue::Text(s) => sql::Value::Text(s),
+        SqlValue::Bytes(b) => sql::Value::Bytes(b),
+        SqlValue::Timestamp(ms) => sql::Value::Timestamp(ms),
+    }
+}
+
+/// The one place SQL errors become WIT errors.
+fn to_wit(e: SqlError) -> types::Error {
+    match e {
+        SqlError::Unavailable(m) => types::Error::Unavailable(m),
+        other => types::Error::Other(other.to_string()),
+    }
+}

@@ -1,0 +1,246 @@
+//! The broker-neutral events and outcomes: what any broker adapter hands the
+//! runtime, and what it gets back. They mirror the WIT `types` interface.
+
+use std::fmt;
+
+/// The MQTT client an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub clientid: String,
+    pub username: Option<String>,
+    /// The client's IP address.
+    pub peerhost: Option<String>,
+    /// The broker node serving the client.
+    pub node: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Unique and time-ordered; see [`crate::message_id`].
+    pub id: String,
+    pub topic: String,
+    pub payload: bytes::Bytes,
+    pub qos: u8,
+    pub retain: bool,
+    /// The publisher's client id.
+    pub sender: String,
+    pub timestamp_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub topic: String,
+    pub qos: u8,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    ClientConnected(Client),
+    ClientDisconnected(Client),
+    SessionCreated(Client),
+    /// `resumed`: the live session already held this subscription, so the
+    /// broker kept what the client missed (see the WIT `subscribed` record).
+    SessionSubscribed { client: Client, subscription: Subscription, resumed: bool },
+    SessionUnsubscribed { client: Client, topic: String },
+    /// The client is the publisher.
+    MessagePublish { client: Client, message: Message },
+    /// The client is the receiver.
+    MessageDelivered { client: Client, message: Message },
+    /// The client is the receiver.
+    MessageAcked { client: Client, message: Message },
+}
+
+impl Event {
+    pub fn hook_point(&self) -> HookPoint {
+        match self {
+            Event::ClientConnected(_) => HookPoint::ClientConnected,
+            Event::ClientDisconnected(_) => HookPoint::ClientDisconnected,
+            Event::SessionCreated(_) => HookPoint::SessionCreated,
+            Event::SessionSubscribed { .. } => HookPoint::SessionSubscribed,
+            Event::SessionUnsubscribed { .. } => HookPoint::SessionUnsubscribed,
+            Event::MessagePublish { .. } => HookPoint::MessagePublish,
+            Event::MessageDelivered { .. } => HookPoint::MessageDelivered,
+            Event::MessageAcked { .. } => HookPoint::MessageAcked,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        match self {
+            Event::ClientConnected(c) | Event::ClientDisconnected(c) | Event::SessionCreated(c) => c,
+            Event::SessionSubscribed { client, .. }
+            | Event::SessionUnsubscribed { client, .. }
+            | Event::MessagePublish { client, .. }
+            | Event::MessageDelivered { client, .. }
+            | Event::MessageAcked { client, .. } => client,
+        }
+    }
+
+    /// The topic (or, for subscriptions, the topic filter) the router matches
+    /// configured filters against; client events have none.
+    pub fn topic(&self) -> Option<&str> {
+        match self {
+            Event::ClientConnected(_) | Event::ClientDisconnected(_) | Event::SessionCreated(_) => None,
+            Event::SessionSubscribed { subscription, .. } => Some(&subscription.topic),
+            Event::SessionUnsubscribed { topic, .. } => Some(topic),
+            Event::MessagePublish { message, .. }
+            | Event::MessageDelivered { message, .. }
+            | Event::MessageAcked { message, .. } => Some(&message.topic),
+        }
+    }
+
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            Event::MessagePublish { message, .. }
+            | Event::MessageDelivered { message, .. }
+            | Event::MessageAcked { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// What the broker should do for the event's client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Messages to deliver to this client, in order.
+    pub deliver: Vec<Message>,
+    /// Subscriptions to add for this client.
+    pub subscribe: Vec<Subscription>,
+}
+
+impl Outcome {
+    pub fn is_empty(&self) -> bool {
+        self.deliver.is_empty() && self.subscribe.is_empty()
+    }
+
+    /// Appends what another action returned. A message two actions both
+    /// return (an offline fetch and a retained lookup may) is delivered once,
+    /// where it first appeared, retained if either said so; a subscription
+    /// named twice is added once, at the later QoS.
+    pub fn merge(&mut self, other: Outcome) {
+        for m in other.deliver {
+            match self.deliver.iter_mut().find(|d| d.id == m.id && !m.id.is_empty()) {
+                Some(seen) => seen.retain |= m.retain,
+                None => self.deliver.push(m),
+            }
+        }
+        for s in other.subscribe {
+            match self.subscribe.iter_mut().find(|have| have.topic == s.topic) {
+                Some(have) => have.qos = s.qos,
+                None => self.subscribe.push(s),
+            }
+        }
+    }
+}
+
+/// The hook points of the seed, as the configuration spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookPoint {
+    ClientConnected,
+    ClientDisconnected,
+    SessionCreated,
+    SessionSubscribed,
+    SessionUnsubscribed,
+    MessagePublish,
+    MessageDelivered,
+    MessageAcked,
+}
+
+impl HookPoint {
+    pub const ALL: [HookPoint; 8] = [
+        HookPoint::ClientConnected,
+        HookPoint::ClientDisconnected,
+        HookPoint::SessionCreated,
+        HookPoint::SessionSubscribed,
+        HookPoint::SessionUnsubscribed,
+        HookPoint::MessagePublish,
+        HookPoint::MessageDelivered,
+        HookPoint::MessageAcked,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HookPoint::ClientConnected => "client.connected",
+            HookPoint::ClientDisconnected => "client.disconnected",
+            HookPoint::SessionCreated => "session.created",
+            HookPoint::SessionSubscribed => "session.subscribed",
+            HookPoint::SessionUnsubscribed => "session.unsubscribed",
+            HookPoint::MessagePublish => "message.publish",
+            HookPoint::MessageDelivered => "message.delivered",
+            HookPoint::MessageAcked => "message.acked",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<HookPoint> {
+        HookPoint::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether events at this point carry a topic the configured filter applies to.
+    pub fn has_topic(self) -> bool {
+        !matches!(self, HookPoint::ClientConnected | HookPoint::ClientDisconnected | HookPoint::SessionCreated)
+    }
+
+    /// The `${name}` parameters a raw statement may use at this point
+    /// (the seed's "SQL Parameters Description", plus the client's details).
+    pub fn parameters(self) -> &'static [&'static str] {
+        const CLIENT: &[&str] = &["clientid", "username", "peerhost", "node"];
+        match self {
+            HookPoint::ClientConnected | HookPoint::ClientDisconnected | HookPoint::SessionCreated => CLIENT,
+            HookPoint::SessionSubscribed => &["clientid", "username", "peerhost", "node", "topic", "qos"],
+            HookPoint::SessionUnsubscribed => &["clientid", "username", "peerhost", "node", "topic"],
+            HookPoint::MessagePublish | HookPoint::MessageDelivered | HookPoint::MessageAcked => &[
+                "clientid",
+                "username",
+                "peerhost",
+                "node",
+                "msgid",
+                "topic",
+                "payload",
+                "qos",
+                "retain",
+                "sender",
+                "timestamp",
+            ],
+        }
+    }
+}
+
+impl fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: &str, retain: bool) -> Message {
+        Message {
+            id: id.into(),
+            topic: "t".into(),
+            payload: bytes::Bytes::from_static(b"x"),
+            qos: 1,
+            retain,
+            sender: "p".into(),
+            timestamp_ms: 0,
+        }
+    }
+
+    /// A message returned by two actions is delivered once, keeping the retain flag.
+    #[test]
+    fn merge_deduplicates_messages() {
+        let mut a = Outcome { deliver: vec![msg("1", false), msg("2", false)], subscribe: vec![] };
+        a.merge(Outcome { deliver: vec![msg("2", true), msg("3", true)], subscribe: vec![] });
+        let ids: Vec<_> = a.deliver.iter().map(|m| (m.id.as_str(), m.retain)).collect();
+        assert_eq!(ids, [("1", false), ("2", true), ("3", true)]);
+    }
+
+    /// Every hook point name parses back to itself.
+    #[test]
+    fn hook_point_names_round_trip() {
+        for p in HookPoint::ALL {
+            assert_eq!(HookPoint::parse(p.name()), Some(p));
+        }
+        assert_eq!(HookPoint::parse("message.published"), None);
+    }
+}

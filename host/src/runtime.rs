@@ -1,0 +1,286 @@
+//! The runtime: the broker-neutral entry point. A broker adapter hands it
+//! events and applies the outcome to that event's client.
+//!
+//! What it runs is a [`Loaded`] configuration (router, pools, guests), built
+//! and checked whole, and swapped in atomically on reload: a call in flight
+//! finishes on the configuration it started with.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::actions::{raw_sql, Action, ActionKind};
+use crate::backends::{AnyPool, Pools};
+use crate::config::{ActionSpec, BackendConfig, Config, ConfigError, HookConfig};
+use crate::engine::bindings::types;
+use crate::engine::{convert, Engine, Guest, Scope};
+use crate::message_id::MessageIds;
+use crate::metrics::Metrics;
+use crate::model::{Event, Outcome};
+use crate::router::Router;
+use crate::stock;
+
+pub struct Runtime {
+    current: ArcSwap<Loaded>,
+    config_path: Option<PathBuf>,
+    reloading: tokio::sync::Mutex<()>,
+    pub ids: MessageIds,
+    pub metrics: Arc<Metrics>,
+}
+
+/// One configuration, ready to run.
+pub struct Loaded {
+    pub config: Config,
+    router: Router,
+    pools: Pools,
+    engine: Arc<Engine>,
+    guests: HashMap<String, Arc<Guest>>,
+}
+
+impl Runtime {
+    /// Loads the configuration at `path` and everything it needs.
+    pub async fn load(path: &Path) -> Result<Arc<Runtime>, ConfigError> {
+        let config = Config::load(path)?;
+        Runtime::with_config(config, Some(path.to_path_buf())).await
+    }
+
+    /// A runtime for a configuration built in memory (`config_path` for reloads).
+    pub async fn with_config(config: Config, config_path: Option<PathBuf>) -> Result<Arc<Runtime>, ConfigError> {
+        let metrics = Arc::new(Metrics::default());
+        let ids = MessageIds::new(&config.cistern.node);
+        let loaded = Loaded::build(config, None, &metrics).await?;
+        Ok(Arc::new(Runtime {
+            current: ArcSwap::from_pointee(loaded),
+            config_path,
+            reloading: tokio::sync::Mutex::new(()),
+            ids,
+            metrics,
+        }))
+    }
+
+    /// The configuration running now.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        self.current.load_full()
+    }
+
+    /// Runs every action the event routes to, in configuration order, and
+    /// merges what they return. A failing action is logged and counted and
+    /// the others still run.
+    pub async fn handle(&self, event: Event) -> Outcome {
+        let point = event.hook_point();
+        self.metrics.event(point);
+        let loaded = self.current.load_full();
+        let actions: Vec<&Arc<Action>> = loaded.router.actions(point, event.topic()).collect();
+        let mut outcome = Outcome::default();
+        if actions.is_empty() {
+            return outcome;
+        }
+        let wit_event = if actions.iter().any(|a| a.is_guest()) { Some(convert::event(&event)) } else { None };
+        let placeholder;
+        let wit_event = match &wit_event {
+            Some(e) => e,
+            None => {
+                placeholder = types::Event::SessionCreated(convert::client(event.client()));
+                &placeholder
+            }
+        };
+        for action in actions {
+            action.counters.calls.fetch_add(1, Ordering::Relaxed);
+            match action.run(&event, wit_event).await {
+                Ok(o) => outcome.merge(o),
+                Err(e) => self.metrics.action_failed(action, &event, &e),
+            }
+        }
+        outcome
+    }
+
+    /// Reads the configuration again and swaps it in if it is whole and
+    /// valid; on any error the running one stays.
+    pub async fn reload(&self) -> Result<(), ConfigError> {
+        let Some(path) = &self.config_path else { return Ok(()) };
+        let _one_at_a_time = self.reloading.lock().await;
+        let result = async {
+            let config = Config::load(path)?;
+            let current = self.current.load_full();
+            if config.cistern.listener != current.config.cistern.listener {
+                tracing::warn!("cistern.listener.tcp changed; the listener moves only on restart");
+            }
+            Loaded::build(config, Some(&current), &self.metrics).await
+        }
+        .await;
+        match result {
+            Ok(loaded) => {
+                self.current.store(Arc::new(loaded));
+                self.metrics.reloaded();
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload_failed(&e);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config_path.as_deref()
+    }
+}
+
+impl Loaded {
+    async fn build(config: Config, previous: Option<&Loaded>, metrics: &Metrics) -> Result<Loaded, ConfigError> {
+        let limits = &config.cistern.limits;
+        let engine = match previous {
+            Some(p) if p.engine.limits() == limits => p.engine.clone(),
+            _ => Arc::new(Engine::new(limits).map_err(|e| top_level_error(&config, e.to_string()))?),
+        };
+        let pools = Pools::build(&config, previous.map(|p| &p.pools)).await?;
+        let mut loaded = Loaded { router: Router::default(), pools, engine, guests: HashMap::new(), config: Config::clone(&config) };
+        let reusable = previous.filter(|p| Arc::ptr_eq(&p.engine, &loaded.engine));
+        for (backend, hook) in config.hooks() {
+            let action = loaded.action(backend, hook, reusable, metrics).await?;
+            loaded.router.add(hook.point, hook.topic.clone(), Arc::new(action));
+        }
+        Ok(loaded)
+    }
+
+    async fn action(
+        &mut self,
+        backend: &BackendConfig,
+        hook: &HookConfig,
+        previous: Option<&Loaded>,
+        metrics: &Metrics,
+    ) -> Result<Action, ConfigError> {
+        let name: Arc<str> = Arc::from(hook.key.as_str());
+        let err = |m: String| ConfigError::at(&hook.at, m);
+        let pool = self
+            .pools
+            .get(backend.kind, &hook.pool)
+            .ok_or_else(|| err(format!("pool `{}` of {} is not available", hook.pool, backend.kind)))?;
+        let kind = match &hook.action {
+            ActionSpec::Function { module, function } => {
+                let guest = self.guest(module.as_deref(), backend, hook, previous).await?;
+                check_function(&guest, function, hook).map_err(err)?;
+                let ctx = types::Context {
+                    function: function.clone(),
+                    backend: backend.kind.name().to_string(),
+                    pool: hook.pool.clone(),
+                    settings: settings(backend, hook),
+                    options: hook.json.clone(),
+                };
+                let scope = Arc::new(Scope {
+                    action: name.clone(),
+                    backend: backend.kind.name(),
+                    pool_name: hook.pool.clone(),
+                    pool,
+                });
+                ActionKind::Guest { guest, ctx, scope }
+            }
+            ActionSpec::Sql(statements) => {
+                let AnyPool::Sql(pool) = pool;
+                let statements = statements
+                    .iter()
+                    .map(|s| raw_sql::compile(s, pool.dialect(), hook.point))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                ActionKind::RawSql { pool, statements }
+            }
+            ActionSpec::Commands(_) => return Err(err(format!("raw \"commands\" are Redis commands; {} cannot run them", backend.kind))),
+            ActionSpec::Cql(_) => return Err(err(format!("raw \"cql\" is for Cassandra; {} cannot run it", backend.kind))),
+        };
+        Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind })
+    }
+
+    /// The guest an action calls: the backend's stock guest, or a custom
+    /// module from `cistern.guests.dir`. Each is compiled once per configuration,
+    /// and kept from the previous configuration when its bytes are unchanged.
+    async fn guest(
+        &mut self,
+        module: Option<&str>,
+        backend: &BackendConfig,
+        hook: &HookConfig,
+        previous: Option<&Loaded>,
+    ) -> Result<Arc<Guest>, ConfigError> {
+        let err = |m: String| ConfigError::at(&hook.at, m);
+        let (key, bytes): (String, std::borrow::Cow<'static, [u8]>) = match module {
+            None => {
+                let name = stock::guest_for(backend.kind);
+                let key = format!("stock:{name}");
+                if let Some(g) = self.guests.get(&key) {
+                    return Ok(g.clone());
+                }
+                let bytes = stock::component(name).ok_or_else(|| {
+                    err(format!(
+                        "the stock guest `{name}` for {} is not built into this binary (it has: {}); \
+                         run scripts/build-guests.sh, then rebuild cistern",
+                        backend.kind,
+                        stock::names().join(", ")
+                    ))
+                })?;
+                (key, bytes.into())
+            }
+            Some(module) => {
+                let key = format!("module:{module}");
+                if let Some(g) = self.guests.get(&key) {
+                    return Ok(g.clone());
+                }
+                let dir = self
+                    .config
+                    .cistern
+                    .guests_dir
+                    .as_ref()
+                    .ok_or_else(|| err(format!("module `{module}` needs cistern.guests.dir, the directory of custom guests")))?;
+                let path = dir.join(format!("{module}.wasm"));
+                let bytes = std::fs::read(&path).map_err(|e| err(format!("cannot read guest {}: {e}", path.display())))?;
+                (key, bytes.into())
+            }
+        };
+        let digest = crate::message_id::fnv1a(&bytes);
+        let guest = match previous.and_then(|p| p.guests.get(&key)).filter(|g| g.digest == digest) {
+            Some(g) => g.clone(),
+            None => self.engine.load(&key, &bytes).await.map_err(|e| err(e.to_string()))?,
+        };
+        self.guests.insert(key, guest.clone());
+        Ok(guest)
+    }
+}
+
+/// The function must be one the guest offers, at a hook point it handles.
+fn check_function(guest: &Guest, function: &str, hook: &HookConfig) -> Result<(), String> {
+    let Some(info) = guest.functions.iter().find(|f| f.name == function) else {
+        return Err(format!(
+            "unknown function `{function}`; guest {} has: {}",
+            guest.name,
+            guest.functions.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    };
+    if !info.hooks.is_empty() && !info.hooks.iter().any(|h| h == hook.point.name()) {
+        return Err(format!("`{function}` handles {}, not {}", info.hooks.join(" or "), hook.point));
+    }
+    Ok(())
+}
+
+/// What the guest learns of its configuration besides the function and pool:
+/// the offline options over the backend's defaults, and backend-wide keys.
+fn settings(backend: &BackendConfig, hook: &HookConfig) -> Vec<(String, String)> {
+    let mut s = vec![
+        (
+            "max_returned_count".to_string(),
+            hook.offline.max_returned_count.map_or("infinity".to_string(), |n| n.to_string()),
+        ),
+        ("time_range".to_string(), hook.offline.time_range.map_or("infinity".to_string(), |d| d.as_secs().to_string())),
+    ];
+    for (key, entry) in &backend.options {
+        if key != "max_returned_count" && key != "time_range" {
+            s.push((key.clone(), entry.value.clone()));
+        }
+    }
+    s
+}
+
+fn top_level_error(config: &Config, message: String) -> ConfigError {
+    let file = config.files.first().cloned().unwrap_or_else(|| PathBuf::from("(configuration)"));
+    ConfigError::at(&crate::config::Location { file: Arc::from(file.as_path()), line: 0 }, message)
+}
