@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 
 use crate::runtime::Runtime;
 
+/// The most a request head may take; anything longer is not ours.
+const MAX_HEAD: usize = 8192;
+
 /// Binds `addr` and serves in the background.
 pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr)
@@ -22,12 +25,7 @@ pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<(
             let Ok((mut stream, _)) = listener.accept().await else { continue };
             let runtime = runtime.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
-                let request = String::from_utf8_lossy(&buf[..n]);
+                let Some(request) = read_head(&mut stream).await else { return };
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
                 let (status, body) = match path {
                     "/metrics" => ("200 OK", runtime.metrics.render()),
@@ -43,4 +41,19 @@ pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<(
         }
     });
     Ok(())
+}
+
+/// Reads a request up to the blank line that ends its head.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await.ok()?.ok()?;
+        if n == 0 || head.len() + n > MAX_HEAD {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
 }

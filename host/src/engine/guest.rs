@@ -143,13 +143,21 @@ impl Guest {
     }
 }
 
-/// The trap's own message with the guest's backtrace, on one line.
+/// The trap's cause first (a panic, the CPU or memory limit), then the
+/// guest's backtrace, on one line.
 fn trap_message(trap: &wasmtime::Error) -> String {
-    let mut parts: Vec<String> = vec![trap.to_string()];
+    let mut chain: Vec<String> = vec![trap.to_string()];
     let mut source = trap.source();
     while let Some(s) = source {
-        parts.push(s.to_string());
+        chain.push(s.to_string());
         source = s.source();
     }
-    parts.join(": ").replace('\n', " | ")
+    let cause = chain.pop().unwrap_or_default();
+    let context = chain.join(": ").replace('\n', " ");
+    let context = context.split_whitespace().collect::<Vec<_>>().join(" ");
+    if context.is_empty() {
+        cause
+    } else {
+        format!("{cause} ({context})")
+    }
 }

@@ -1,0 +1,55 @@
+//! Guests that trap, loop forever or allocate without bound fail only their
+//! own call: the broker goes on delivering and persisting.
+
+use std::time::Duration;
+
+use cistern_tests::{configs, publish, Broker, Store, Subscriber, SubscriberOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cistern");
+
+/// Misbehaving actions on every message, before and after the stock one that stores it.
+#[tokio::test(flavor = "multi_thread")]
+async fn misbehaving_guests_fail_only_their_own_calls() {
+    let config = format!(
+        r##"{base}
+cistern.guests.dir = {guests}
+cistern.limits.cpu_time = 100ms
+cistern.limits.memory = 16MB
+backend.sqlite.pool1.database = {{dir}}/cistern.db
+backend.sqlite.hook.message.publish.1 = {{"topic": "#", "action": {{"module": "misbehave", "function": "trap"}}, "pool": "pool1"}}
+backend.sqlite.hook.message.publish.2 = {{"topic": "#", "action": {{"module": "misbehave", "function": "spin"}}, "pool": "pool1"}}
+backend.sqlite.hook.message.publish.3 = {{"topic": "#", "action": {{"module": "misbehave", "function": "hog"}}, "pool": "pool1"}}
+backend.sqlite.hook.message.publish.4 = {{"topic": "#", "action": {{"function": "on_message_publish"}}, "pool": "pool1"}}
+backend.sqlite.hook.message.publish.5 = {{"topic": "#", "action": {{"module": "misbehave", "function": "fail"}}, "pool": "pool1"}}
+backend.sqlite.hook.client.connected.1 = {{"action": {{"module": "misbehave", "function": "trap"}}, "pool": "pool1"}}
+"##,
+        base = configs::base(),
+        guests = configs::guests_dir()
+    );
+    let mut broker = Broker::start(BIN, &config);
+    let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
+
+    let mut live = Subscriber::start(broker.port, &SubscriberOptions::new("watcher", "bad/#").timeout(60));
+    for i in 1..=3 {
+        publish(broker.port, "bad-pub", &format!("bad/{i}"), format!("p{i}").as_bytes(), 1, false);
+    }
+    let got = live.expect(3, Duration::from_secs(20));
+    let payloads: Vec<_> = got.iter().map(|r| r.payload.as_str()).collect();
+    assert_eq!(payloads, ["p1", "p2", "p3"], "delivery goes on");
+
+    let stored = store.rows("select payload from mqtt_msg order by id", &[]).await;
+    assert_eq!(stored.len(), 3, "persisting goes on: {stored:?}");
+
+    let traps = |n: u32| broker.metric(&format!("cistern_action_traps_total{{action=\"backend.sqlite.hook.message.publish.{n}\"}}"));
+    assert_eq!(traps(1), 3, "each trap counted");
+    assert_eq!(traps(2), 3, "each endless loop stopped by the CPU limit and counted");
+    assert_eq!(traps(3), 3, "each runaway allocation stopped by the memory cap and counted");
+    assert_eq!(traps(4), 0);
+    let failures = broker.metric("cistern_action_failures_total{action=\"backend.sqlite.hook.message.publish.5\"}");
+    assert_eq!(failures, 3, "a guest's own error is counted as a failure");
+
+    let log = broker.log();
+    assert!(log.contains("backend.sqlite.hook.message.publish.2") && log.contains("CPU time"), "the loop is logged by name");
+    assert!(log.contains("backend.sqlite.hook.message.publish.1") && log.contains("guest trapped"), "the trap is logged by name");
+    assert!(broker.is_running());
+}

@@ -1,0 +1,169 @@
+//! The end-to-end scenarios of the seed, written once and run against each
+//! SQL backend: real broker, real MQTT clients, assertions on the seed's
+//! tables and on what clients receive.
+
+use std::time::Duration;
+
+use cistern_tests::{publish, Broker, Store, Subscriber, SubscriberOptions};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cistern");
+
+/// How long a scenario waits for something that should happen.
+const SOON: Duration = Duration::from_secs(10);
+/// How long it listens to show that something does not happen.
+const QUIET: Duration = Duration::from_secs(2);
+
+fn payloads(received: &[cistern_tests::Received]) -> Vec<String> {
+    received.iter().map(|r| r.payload.clone()).collect()
+}
+
+/// A client's row in mqtt_client is state 1 with online_at while it is
+/// connected, then state 0 with offline_at once it has gone.
+pub async fn connection_state(broker: &Broker, store: &Store) {
+    let sub = Subscriber::start(broker.port, &SubscriberOptions::new("conn-state", "conn/x").timeout(30));
+    let online = store
+        .eventually("select state, online_at, offline_at from mqtt_client where clientid = ?", &["conn-state"], SOON, |r| {
+            r.len() == 1
+        })
+        .await;
+    assert_eq!(online[0][0].as_deref(), Some("1"), "state while connected: {online:?}");
+    assert!(online[0][1].is_some(), "online_at is set: {online:?}");
+    assert_eq!(online[0][2], None, "offline_at is empty while connected: {online:?}");
+
+    sub.kill();
+    let offline = store
+        .eventually("select state, online_at, offline_at from mqtt_client where clientid = ?", &["conn-state"], SOON, |r| {
+            r.len() == 1 && r[0][0].as_deref() == Some("0")
+        })
+        .await;
+    assert_eq!(offline[0][1], online[0][1], "online_at stays as it was");
+    assert!(offline[0][2].is_some(), "offline_at is set: {offline:?}");
+}
+
+/// QoS 1 messages published while a persistent subscriber is away reach it
+/// when it comes back, in order, exactly once; once acknowledged, never again.
+pub async fn offline_one_to_one(broker: &Broker, store: &Store) {
+    let opts = SubscriberOptions::new("away-sub", "away/t").persistent();
+    Subscriber::start(broker.port, &opts).kill();
+
+    let sent: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
+    for m in &sent {
+        publish(broker.port, "away-pub", "away/t", m.as_bytes(), 1, false);
+    }
+
+    let got = Subscriber::start(broker.port, &opts.clone().count(5)).finish();
+    assert_eq!(payloads(&got), sent, "the missed messages, in order, once each");
+
+    let again = Subscriber::start(broker.port, &opts.clone()).collect_for(QUIET);
+    assert!(again.is_empty(), "acknowledged messages came again: {again:?}");
+
+    let stored = store.rows("select payload from mqtt_msg where topic = ? order by id", &["away/t"]).await;
+    assert_eq!(stored.len(), 5, "each message stored once: {stored:?}");
+    let acked = store
+        .eventually(
+            "select a.mid, m.payload from mqtt_acked a join mqtt_msg m on m.id = a.mid where a.clientid = ? and a.topic = ?",
+            &["away-sub", "away/t"],
+            SOON,
+            |r| r.len() == 1 && r[0][1].as_deref() == Some("m5"),
+        )
+        .await;
+    assert_eq!(acked[0][1].as_deref(), Some("m5"), "the read position is the last message");
+}
+
+/// The store alone carries a persistent subscriber's messages across a
+/// broker restart, and its acknowledgements too.
+pub async fn offline_across_restart(broker: &mut Broker, store: &Store) {
+    let opts = SubscriberOptions::new("restart-sub", "restart/#").persistent();
+    Subscriber::start(broker.port, &opts).kill();
+    let sent: Vec<String> = (1..=4).map(|i| format!("r{i}")).collect();
+    for (i, m) in sent.iter().enumerate() {
+        publish(broker.port, "restart-pub", &format!("restart/{}", i % 2), m.as_bytes(), 1, false);
+    }
+
+    broker.restart();
+    let got = Subscriber::start(broker.port, &opts.clone().count(4)).finish();
+    assert_eq!(payloads(&got), sent, "everything missed, from the store, in order");
+    // The client has acknowledged all four; wait until the store has both positions.
+    store
+        .eventually(
+            "select m.payload from mqtt_acked a join mqtt_msg m on m.id = a.mid where a.clientid = ? order by m.id",
+            &["restart-sub"],
+            SOON,
+            |r| r.len() == 2 && r[1][0].as_deref() == Some("r4"),
+        )
+        .await;
+
+    broker.restart();
+    let again = Subscriber::start(broker.port, &opts).collect_for(QUIET);
+    assert!(again.is_empty(), "acknowledged messages came again after a restart: {again:?}");
+}
+
+/// A retained message reaches a new subscriber whose filter has a wildcard;
+/// an empty retained publish removes it and the next subscriber gets nothing.
+pub async fn retained(broker: &Broker, store: &Store) {
+    publish(broker.port, "ret-pub", "sensors/kitchen/temp", b"21.5", 0, true);
+    let row = store.eventually("select payload, sender from mqtt_retain where topic = ?", &["sensors/kitchen/temp"], SOON, |r| !r.is_empty()).await;
+    assert_eq!(row[0], [Some("21.5".to_string()), Some("ret-pub".to_string())]);
+
+    let got = Subscriber::start(broker.port, &SubscriberOptions::new("ret-sub-1", "sensors/+/temp").count(1)).finish();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].topic, "sensors/kitchen/temp");
+    assert_eq!(got[0].payload, "21.5");
+    assert!(got[0].retained, "delivered as retained");
+
+    publish(broker.port, "ret-pub", "sensors/kitchen/temp", b"", 0, true);
+    store.eventually("select topic from mqtt_retain where topic = ?", &["sensors/kitchen/temp"], SOON, |r| r.is_empty()).await;
+    let none = Subscriber::start(broker.port, &SubscriberOptions::new("ret-sub-2", "sensors/#")).collect_for(QUIET);
+    assert!(none.is_empty(), "a deleted retained message came: {none:?}");
+}
+
+/// Rows in mqtt_sub subscribe their client when it connects, though it
+/// subscribes to nothing of the kind itself.
+pub async fn subscription_by_broker(broker: &Broker, store: &Store) {
+    store.execute("insert into mqtt_sub(clientid, topic, qos) values(?, ?, 1)", &["sbb-x", "sbb/news"]).await;
+    store.execute("insert into mqtt_sub(clientid, topic, qos) values(?, ?, 0)", &["sbb-x", "sbb/alerts/+"]).await;
+    let mut x = Subscriber::start(broker.port, &SubscriberOptions::new("sbb-x", "sbb/unrelated").timeout(30));
+    // Let the broker add the stored subscriptions, which it does right after the connection.
+    std::thread::sleep(Duration::from_millis(500));
+    publish(broker.port, "sbb-pub", "sbb/news", b"extra", 1, false);
+    publish(broker.port, "sbb-pub", "sbb/alerts/fire", b"evacuate", 0, false);
+    let got = x.expect(2, SOON);
+    let mut seen: Vec<(String, String)> = got.iter().map(|r| (r.topic.clone(), r.payload.clone())).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("sbb/alerts/fire".to_string(), "evacuate".to_string()), ("sbb/news".to_string(), "extra".to_string())]
+    );
+}
+
+/// Hostile client ids, topics and payloads reach the database as bound
+/// values: stored verbatim, and every table is still there.
+pub async fn hostile_raw_sql(broker: &Broker, store: &Store) {
+    let client = "x'); DROP TABLE mqtt_msg; --";
+    let topic = "hostile/'); DROP TABLE mqtt_retain; --/\"q\"";
+    let payload = "'); DELETE FROM mqtt_client; --";
+    publish(broker.port, client, topic, payload.as_bytes(), 1, false);
+
+    let logged = store.eventually("select clientid, topic, payload from raw_log", &[], SOON, |r| !r.is_empty()).await;
+    assert_eq!(logged, [[Some(client.to_string()), Some(topic.to_string()), Some(payload.to_string())]]);
+    let conn = store.eventually("select clientid from raw_conn", &[], SOON, |r| !r.is_empty()).await;
+    assert_eq!(conn, [[Some(client.to_string())]], "a quoted placeholder is bound all the same");
+    let stored = store.rows("select sender, topic, payload from mqtt_msg where sender = ?", &[client]).await;
+    assert_eq!(stored, [[Some(client.to_string()), Some(topic.to_string()), Some(payload.to_string())]]);
+    let tables = store.tables().await;
+    for t in ["mqtt_acked", "mqtt_client", "mqtt_msg", "mqtt_retain", "mqtt_sub"] {
+        assert!(tables.iter().any(|have| have == t), "table {t} is gone: {tables:?}");
+    }
+    let clients = store.rows("select count(*) from mqtt_client", &[]).await;
+    assert_ne!(clients[0][0].as_deref(), Some("0"), "mqtt_client was emptied");
+}
+
+/// The raw SQL hooks the hostile scenario adds to a backend's configuration.
+pub fn hostile_hooks(db: &str) -> String {
+    format!(
+        r##"
+backend.{db}.hook.message.publish.9   = {{"topic": "#", "action": {{"sql": ["insert into raw_log(clientid, topic, payload) values(${{clientid}}, ${{topic}}, ${{payload}})"]}}, "pool": "pool1"}}
+backend.{db}.hook.client.connected.9  = {{"action": {{"sql": ["insert into raw_conn(clientid) values('${{clientid}}')"]}}, "pool": "pool1"}}
+"##
+    )
+}

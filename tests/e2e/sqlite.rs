@@ -1,0 +1,71 @@
+//! The seed's scenarios on the embedded default store, SQLite.
+
+#[path = "scenarios.rs"]
+mod scenarios;
+
+use cistern_tests::configs;
+use cistern_tests::{Broker, Store};
+use scenarios::BIN;
+
+async fn start(extra: &str) -> (Broker, Store) {
+    let broker = Broker::start(BIN, &format!("{}{extra}", configs::sqlite()));
+    let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
+    (broker, store)
+}
+
+/// mqtt_client shows state 1 with online_at, then state 0 with offline_at.
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_state() {
+    let (broker, store) = start("").await;
+    scenarios::connection_state(&broker, &store).await;
+}
+
+/// Missed QoS 1 messages arrive in order, exactly once, and not after their ack.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_one_to_one() {
+    let (broker, store) = start("").await;
+    scenarios::offline_one_to_one(&broker, &store).await;
+}
+
+/// The store carries messages and read positions across broker restarts.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_across_restart() {
+    let (mut broker, store) = start("").await;
+    scenarios::offline_across_restart(&mut broker, &store).await;
+}
+
+/// Retained messages reach wildcard subscribers; an empty one deletes.
+#[tokio::test(flavor = "multi_thread")]
+async fn retained() {
+    let (broker, store) = start("").await;
+    scenarios::retained(&broker, &store).await;
+}
+
+/// mqtt_sub rows subscribe a client that subscribes to nothing of the kind.
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_by_broker() {
+    let (broker, store) = start("").await;
+    scenarios::subscription_by_broker(&broker, &store).await;
+}
+
+/// Hostile values are bound, stored verbatim, and harm no table.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_raw_sql() {
+    // The raw actions' tables exist before the broker starts, as a user's would.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pre.db");
+    let pre = Store::sqlite(&db).await;
+    pre.execute("create table raw_log(clientid text, topic text, payload text)", &[]).await;
+    pre.execute("create table raw_conn(clientid text)", &[]).await;
+    drop(pre);
+    let config = format!(
+        "{}backend.sqlite.pool1.database = {}\n{}{}",
+        configs::base(),
+        db.display(),
+        configs::sql_hooks("sqlite"),
+        scenarios::hostile_hooks("sqlite")
+    );
+    let broker = Broker::start(BIN, &config);
+    let store = Store::sqlite(&db).await;
+    scenarios::hostile_raw_sql(&broker, &store).await;
+}

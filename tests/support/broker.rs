@@ -1,0 +1,155 @@
+//! A cistern broker process for one test.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a broker may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    pub http_port: u16,
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+    config: PathBuf,
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct ports nobody listens on now (held together while chosen, so they differ).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("bound").port())
+}
+
+impl Broker {
+    /// Writes `config` (with `{port}`, `{http_port}` and `{dir}` filled in)
+    /// into a fresh directory and starts `bin` on it.
+    pub fn start(bin: &str, config: &str) -> Broker {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let [port, http_port] = free_ports();
+        let text = fill(config, port, http_port, dir.path());
+        let path = dir.path().join("cistern.conf");
+        std::fs::write(&path, text).expect("config written");
+        let mut broker = Broker { child: None, port, http_port, dir, bin: PathBuf::from(bin), config: path };
+        broker.spawn();
+        broker
+    }
+
+    /// Starts a broker in an existing directory (to restart on the same store).
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(&self.bin)
+            .arg("--config")
+            .arg(&self.config)
+            .env("CISTERN_LOG", "info,cistern=debug,rmqtt=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cistern starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("cistern exited with {status} before listening:\n{}", self.log());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                panic!("cistern did not listen within {START_TIMEOUT:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("cistern.log")
+    }
+
+    /// Everything the broker logged so far.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.log_path()) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Stops the broker (SIGKILL: nothing it has not yet stored may survive).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the broker and starts it again on the same configuration and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// `GET path` on the broker's HTTP listener (when the config sets one).
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::Write;
+        let mut s = TcpStream::connect(("127.0.0.1", self.http_port)).expect("HTTP listener");
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes()).unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    }
+
+    /// The value of a counter in `/metrics` (0 when absent).
+    pub fn metric(&self, name_and_labels: &str) -> u64 {
+        self.http_get("/metrics")
+            .lines()
+            .find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn fill(config: &str, port: u16, http_port: u16, dir: &Path) -> String {
+    config
+        .replace("{port}", &port.to_string())
+        .replace("{http_port}", &http_port.to_string())
+        .replace("{dir}", &dir.display().to_string())
+}
+
+/// Runs `bin --check --config FILE` on `config` written to `file_name` in a
+/// fresh directory; returns what the process did.
+pub fn check_config(bin: &str, file_name: &str, config: &str) -> (Output, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join(file_name);
+    let [port, http_port] = free_ports();
+    std::fs::write(&path, fill(config, port, http_port, dir.path())).unwrap();
+    let out = Command::new(bin).arg("--check").arg("--config").arg(&path).env("NO_COLOR", "1").output().expect("cistern runs");
+    (out, path, dir)
+}

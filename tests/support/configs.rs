@@ -1,0 +1,40 @@
+//! Configurations the tests start brokers with.
+
+/// The seed's hook set for the SQL backend `db` on `pool1`, plus raw SQL
+/// keeping subscriptions (as `etc/cistern.conf` does).
+pub fn sql_hooks(db: &str) -> String {
+    let upsert_sub = match db {
+        "mysql" => "insert into mqtt_sub(clientid, topic, qos) values(${clientid}, ${topic}, ${qos}) on duplicate key update qos = values(qos)",
+        _ => "insert into mqtt_sub(clientid, topic, qos) values(${clientid}, ${topic}, ${qos}) on conflict(clientid, topic) do update set qos = excluded.qos",
+    };
+    format!(
+        r##"
+backend.{db}.hook.client.connected.1    = {{"action": {{"function": "on_client_connected"}}, "pool": "pool1"}}
+backend.{db}.hook.client.connected.2    = {{"action": {{"function": "on_subscribe_lookup"}}, "pool": "pool1"}}
+backend.{db}.hook.client.disconnected.1 = {{"action": {{"function": "on_client_disconnected"}}, "pool": "pool1"}}
+backend.{db}.hook.session.subscribed.1  = {{"topic": "#", "action": {{"function": "on_message_fetch"}}, "pool": "pool1"}}
+backend.{db}.hook.session.subscribed.2  = {{"topic": "#", "action": {{"function": "on_retain_lookup"}}, "pool": "pool1"}}
+backend.{db}.hook.session.subscribed.3  = {{"topic": "#", "action": {{"sql": ["{upsert_sub}"]}}, "pool": "pool1"}}
+backend.{db}.hook.session.unsubscribed.1 = {{"topic": "#", "action": {{"sql": ["delete from mqtt_sub where clientid = ${{clientid}} and topic = ${{topic}}"]}}, "pool": "pool1"}}
+backend.{db}.hook.message.publish.1     = {{"topic": "#", "action": {{"function": "on_message_publish"}}, "pool": "pool1"}}
+backend.{db}.hook.message.publish.2     = {{"topic": "#", "action": {{"function": "on_message_retain"}}, "pool": "pool1"}}
+backend.{db}.hook.message.publish.3     = {{"topic": "#", "action": {{"function": "on_retain_delete"}}, "pool": "pool1"}}
+backend.{db}.hook.message.acked.1       = {{"topic": "#", "action": {{"function": "on_message_acked"}}, "pool": "pool1"}}
+"##
+    )
+}
+
+/// The listener and metrics lines every test config starts with.
+pub fn base() -> &'static str {
+    "cistern.listener.tcp = 127.0.0.1:{port}\ncistern.http.listener = 127.0.0.1:{http_port}\ncistern.reload = off\n"
+}
+
+/// A SQLite store in the test's directory, with the seed's hooks.
+pub fn sqlite() -> String {
+    format!("{}backend.sqlite.pool1.database = {{dir}}/cistern.db\n{}", base(), sql_hooks("sqlite"))
+}
+
+/// Where the guest build puts components (the misbehaving test guest among them).
+pub fn guests_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist").to_string()
+}

@@ -1,0 +1,192 @@
+//! Real MQTT clients: `mosquitto_sub` and `mosquitto_pub` from Debian's
+//! mosquitto-clients, driven as processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// A message a subscriber printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub topic: String,
+    pub retained: bool,
+    pub qos: u8,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriberOptions {
+    pub client_id: String,
+    pub topics: Vec<String>,
+    pub qos: u8,
+    /// `-c`: keep the session when disconnected (clean session off).
+    pub persistent: bool,
+    /// `-C`: exit after this many messages.
+    pub count: Option<usize>,
+    /// `-W`: exit after this many seconds.
+    pub timeout_secs: u64,
+}
+
+impl SubscriberOptions {
+    pub fn new(client_id: &str, topic: &str) -> Self {
+        SubscriberOptions {
+            client_id: client_id.into(),
+            topics: vec![topic.into()],
+            qos: 1,
+            persistent: false,
+            count: None,
+            timeout_secs: 10,
+        }
+    }
+
+    pub fn persistent(mut self) -> Self {
+        self.persistent = true;
+        self
+    }
+
+    pub fn count(mut self, n: usize) -> Self {
+        self.count = Some(n);
+        self
+    }
+
+    pub fn timeout(mut self, secs: u64) -> Self {
+        self.timeout_secs = secs;
+        self
+    }
+}
+
+/// A running `mosquitto_sub`.
+pub struct Subscriber {
+    child: Child,
+    lines: Receiver<String>,
+    subscribed: bool,
+    received: Vec<Received>,
+}
+
+const MARK: &str = "MSG\t";
+
+impl Subscriber {
+    /// Starts `mosquitto_sub` and waits until the broker acknowledged its subscriptions.
+    pub fn start(port: u16, o: &SubscriberOptions) -> Subscriber {
+        // Line-buffered, so each line arrives as it is printed, not when a pipe buffer fills.
+        let mut cmd = Command::new("stdbuf");
+        cmd.args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port.to_string(), "-i", &o.client_id, "-q", &o.qos.to_string(), "-d"])
+            .args(["-F", "MSG\t%t\t%r\t%q\t%p"])
+            .args(["-W", &o.timeout_secs.to_string()]);
+        for t in &o.topics {
+            cmd.args(["-t", t]);
+        }
+        if o.persistent {
+            cmd.arg("-c");
+        }
+        if let Some(n) = o.count {
+            cmd.args(["-C", &n.to_string()]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("mosquitto_sub runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s = Subscriber { child, lines, subscribed: false, received: Vec::new() };
+        s.wait_until(Duration::from_secs(15), |s| s.subscribed);
+        assert!(s.subscribed, "mosquitto_sub {} got no SUBACK", o.client_id);
+        s
+    }
+
+    fn take_line(&mut self, line: String) {
+        if let Some(rest) = line.strip_prefix(MARK) {
+            let mut f = rest.splitn(4, '\t');
+            let topic = f.next().unwrap_or_default().to_string();
+            let retained = f.next() == Some("1");
+            let qos = f.next().and_then(|q| q.parse().ok()).unwrap_or(0);
+            let payload = f.next().unwrap_or_default().to_string();
+            self.received.push(Received { topic, retained, qos, payload });
+        } else if line.contains("received SUBACK") {
+            self.subscribed = true;
+        }
+    }
+
+    fn wait_until(&mut self, limit: Duration, done: impl Fn(&Self) -> bool) {
+        let started = Instant::now();
+        while !done(self) {
+            let left = limit.saturating_sub(started.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.take_line(line),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Waits up to `limit` for `n` messages in all; returns what came.
+    pub fn expect(&mut self, n: usize, limit: Duration) -> Vec<Received> {
+        self.wait_until(limit, |s| s.received.len() >= n);
+        self.received.clone()
+    }
+
+    /// Collects whatever arrives within `span`.
+    pub fn collect_for(&mut self, span: Duration) -> Vec<Received> {
+        let started = Instant::now();
+        while let Some(left) = span.checked_sub(started.elapsed()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.take_line(line),
+                Err(_) => break,
+            }
+        }
+        self.received.clone()
+    }
+
+    /// Waits for the process to exit by itself (after `-C` or `-W`); returns all it received.
+    pub fn finish(mut self) -> Vec<Received> {
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.take_line(line);
+        }
+        self.received.clone()
+    }
+
+    /// Disconnects at once (the client process is killed; no DISCONNECT is sent).
+    pub fn kill(mut self) -> Vec<Received> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.try_recv() {
+            self.take_line(line);
+        }
+        self.received.clone()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Publishes one message with `mosquitto_pub` and waits for it to finish
+/// (for QoS 1 and 2, until the broker acknowledged it).
+pub fn publish(port: u16, client_id: &str, topic: &str, payload: &[u8], qos: u8, retain: bool) {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-i", client_id, "-q", &qos.to_string(), "-t", topic]);
+    if retain {
+        cmd.arg("-r");
+    }
+    if payload.is_empty() {
+        cmd.arg("-n");
+    } else {
+        cmd.arg("-s");
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("mosquitto_pub runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(payload).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "mosquitto_pub failed: {}", String::from_utf8_lossy(&out.stderr));
+}
