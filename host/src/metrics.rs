@@ -108,10 +108,26 @@ impl Metrics {
                 .map(|p| (format!("{{hook=\"{p}\"}}"), self.events[*p as usize].load(Ordering::Relaxed)))
                 .collect(),
         );
-        put("cistern_delivered_total", "Messages delivered to a client from storage.", vec![(String::new(), self.delivered.load(Ordering::Relaxed))]);
-        put("cistern_subscribed_total", "Subscriptions added by the broker from storage.", vec![(String::new(), self.subscribed.load(Ordering::Relaxed))]);
-        put("cistern_reloads_total", "Configuration reloads applied.", vec![(String::new(), self.reloads.load(Ordering::Relaxed))]);
-        put("cistern_reload_failures_total", "Configuration reloads refused.", vec![(String::new(), self.reload_failures.load(Ordering::Relaxed))]);
+        put(
+            "cistern_delivered_total",
+            "Messages delivered to a client from storage.",
+            vec![(String::new(), self.delivered.load(Ordering::Relaxed))],
+        );
+        put(
+            "cistern_subscribed_total",
+            "Subscriptions added by the broker from storage.",
+            vec![(String::new(), self.subscribed.load(Ordering::Relaxed))],
+        );
+        put(
+            "cistern_reloads_total",
+            "Configuration reloads applied.",
+            vec![(String::new(), self.reloads.load(Ordering::Relaxed))],
+        );
+        put(
+            "cistern_reload_failures_total",
+            "Configuration reloads refused.",
+            vec![(String::new(), self.reload_failures.load(Ordering::Relaxed))],
+        );
         out
     }
 }

@@ -40,14 +40,30 @@ pub enum Event {
     SessionCreated(Client),
     /// `resumed`: the live session already held this subscription, so the
     /// broker kept what the client missed (see the WIT `subscribed` record).
-    SessionSubscribed { client: Client, subscription: Subscription, resumed: bool },
-    SessionUnsubscribed { client: Client, topic: String },
+    SessionSubscribed {
+        client: Client,
+        subscription: Subscription,
+        resumed: bool,
+    },
+    SessionUnsubscribed {
+        client: Client,
+        topic: String,
+    },
     /// The client is the publisher.
-    MessagePublish { client: Client, message: Message },
+    MessagePublish {
+        client: Client,
+        message: Message,
+    },
     /// The client is the receiver.
-    MessageDelivered { client: Client, message: Message },
+    MessageDelivered {
+        client: Client,
+        message: Message,
+    },
     /// The client is the receiver.
-    MessageAcked { client: Client, message: Message },
+    MessageAcked {
+        client: Client,
+        message: Message,
+    },
 }
 
 impl Event {

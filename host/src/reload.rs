@@ -25,7 +25,8 @@ pub struct Watch {
 
 pub fn watch(runtime: Arc<Runtime>) -> notify::Result<Watch> {
     let loaded = runtime.loaded();
-    let mut dirs: BTreeSet<PathBuf> = loaded.config.files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+    let mut dirs: BTreeSet<PathBuf> =
+        loaded.config.files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
     if let Some(dir) = &loaded.config.cistern.guests_dir {
         dirs.insert(dir.clone());
     }
@@ -35,9 +36,10 @@ pub fn watch(runtime: Arc<Runtime>) -> notify::Result<Watch> {
         if event.kind.is_access() {
             return;
         }
-        let relevant = event.paths.iter().any(|p| {
-            matches!(p.extension().and_then(|e| e.to_str()), Some("conf" | "wasm" | "tmpl"))
-        });
+        let relevant = event
+            .paths
+            .iter()
+            .any(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("conf" | "wasm" | "tmpl")));
         if relevant {
             let _ = signal.try_send(());
         }

@@ -27,11 +27,17 @@ impl Router {
     /// no topic and reach every action of their point; a subscription's
     /// filter reaches the actions whose filter covers it (`queue/+` reaches
     /// `queue/#`); a message's topic, those whose filter matches it.
-    pub fn actions<'a>(&'a self, point: HookPoint, topic: Option<&'a str>) -> impl Iterator<Item = &'a Arc<Action>> + 'a {
+    pub fn actions<'a>(
+        &'a self,
+        point: HookPoint,
+        topic: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Arc<Action>> + 'a {
         self.routes.get(&point).into_iter().flatten().filter_map(move |r| {
             let hit = match (topic, point) {
                 (None, _) => true,
-                (Some(t), HookPoint::SessionSubscribed | HookPoint::SessionUnsubscribed) => cistern_topic::covers(&r.filter, t),
+                (Some(t), HookPoint::SessionSubscribed | HookPoint::SessionUnsubscribed) => {
+                    cistern_topic::covers(&r.filter, t)
+                }
                 (Some(t), _) => cistern_topic::matches(&r.filter, t),
             };
             hit.then_some(&r.action)

@@ -130,6 +130,11 @@ impl Runtime {
 }
 
 impl Loaded {
+    /// A pool of this configuration, by backend and name.
+    pub fn pool(&self, backend: crate::config::BackendKind, name: &str) -> Option<crate::backends::AnyPool> {
+        self.pools.get(backend, name)
+    }
+
     async fn build(config: Config, previous: Option<&Loaded>, metrics: &Metrics) -> Result<Loaded, ConfigError> {
         let limits = &config.cistern.limits;
         let engine = match previous {
@@ -137,7 +142,8 @@ impl Loaded {
             _ => Arc::new(Engine::new(limits).map_err(|e| top_level_error(&config, e.to_string()))?),
         };
         let pools = Pools::build(&config, previous.map(|p| &p.pools)).await?;
-        let mut loaded = Loaded { router: Router::default(), pools, engine, guests: HashMap::new(), config: Config::clone(&config) };
+        let mut loaded =
+            Loaded { router: Router::default(), pools, engine, guests: HashMap::new(), config: Config::clone(&config) };
         let reusable = previous.filter(|p| Arc::ptr_eq(&p.engine, &loaded.engine));
         for (backend, hook) in config.hooks() {
             let action = loaded.action(backend, hook, reusable, metrics).await?;
@@ -187,8 +193,12 @@ impl Loaded {
                     .map_err(err)?;
                 ActionKind::RawSql { pool, statements }
             }
-            ActionSpec::Commands(_) => return Err(err(format!("raw \"commands\" are Redis commands; {} cannot run them", backend.kind))),
-            ActionSpec::Cql(_) => return Err(err(format!("raw \"cql\" is for Cassandra; {} cannot run it", backend.kind))),
+            ActionSpec::Commands(_) => {
+                return Err(err(format!("raw \"commands\" are Redis commands; {} cannot run them", backend.kind)))
+            }
+            ActionSpec::Cql(_) => {
+                return Err(err(format!("raw \"cql\" is for Cassandra; {} cannot run it", backend.kind)))
+            }
         };
         Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind })
     }
@@ -226,14 +236,12 @@ impl Loaded {
                 if let Some(g) = self.guests.get(&key) {
                     return Ok(g.clone());
                 }
-                let dir = self
-                    .config
-                    .cistern
-                    .guests_dir
-                    .as_ref()
-                    .ok_or_else(|| err(format!("module `{module}` needs cistern.guests.dir, the directory of custom guests")))?;
+                let dir = self.config.cistern.guests_dir.as_ref().ok_or_else(|| {
+                    err(format!("module `{module}` needs cistern.guests.dir, the directory of custom guests"))
+                })?;
                 let path = dir.join(format!("{module}.wasm"));
-                let bytes = std::fs::read(&path).map_err(|e| err(format!("cannot read guest {}: {e}", path.display())))?;
+                let bytes =
+                    std::fs::read(&path).map_err(|e| err(format!("cannot read guest {}: {e}", path.display())))?;
                 (key, bytes.into())
             }
         };

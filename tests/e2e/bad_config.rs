@@ -75,7 +75,8 @@ fn malformed_configs_are_refused_with_their_location() {
 fn errors_in_an_included_file_name_that_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    std::fs::write(dir.path().join("plugins/emqx_backend_sqlite.conf"), "\n\nbackend.sqlite.pool1.pool_size = many\n").unwrap();
+    std::fs::write(dir.path().join("plugins/emqx_backend_sqlite.conf"), "\n\nbackend.sqlite.pool1.pool_size = many\n")
+        .unwrap();
     let top = dir.path().join("cistern.conf");
     std::fs::write(&top, "include plugins/*.conf\n").unwrap();
     let out = std::process::Command::new(BIN).arg("--check").arg("--config").arg(&top).output().unwrap();
@@ -89,7 +90,14 @@ fn errors_in_an_included_file_name_that_file() {
 fn a_bad_config_stops_the_broker_before_it_listens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cistern.conf");
-    std::fs::write(&path, format!("cistern.listener.tcp = 127.0.0.1:{}\nbackend.sqlite.pool1.databse = x.db\n", cistern_tests::broker::free_port())).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "cistern.listener.tcp = 127.0.0.1:{}\nbackend.sqlite.pool1.databse = x.db\n",
+            cistern_tests::broker::free_port()
+        ),
+    )
+    .unwrap();
     let out = std::process::Command::new(BIN).arg("--config").arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -40,7 +40,9 @@ backend.sqlite.hook.client.connected.1 = {{"action": {{"module": "misbehave", "f
     let stored = store.rows("select payload from mqtt_msg order by id", &[]).await;
     assert_eq!(stored.len(), 3, "persisting goes on: {stored:?}");
 
-    let traps = |n: u32| broker.metric(&format!("cistern_action_traps_total{{action=\"backend.sqlite.hook.message.publish.{n}\"}}"));
+    let traps = |n: u32| {
+        broker.metric(&format!("cistern_action_traps_total{{action=\"backend.sqlite.hook.message.publish.{n}\"}}"))
+    };
     assert_eq!(traps(1), 3, "each trap counted");
     assert_eq!(traps(2), 3, "each endless loop stopped by the CPU limit and counted");
     assert_eq!(traps(3), 3, "each runaway allocation stopped by the memory cap and counted");
@@ -49,7 +51,13 @@ backend.sqlite.hook.client.connected.1 = {{"action": {{"module": "misbehave", "f
     assert_eq!(failures, 3, "a guest's own error is counted as a failure");
 
     let log = broker.log();
-    assert!(log.contains("backend.sqlite.hook.message.publish.2") && log.contains("CPU time"), "the loop is logged by name");
-    assert!(log.contains("backend.sqlite.hook.message.publish.1") && log.contains("guest trapped"), "the trap is logged by name");
+    assert!(
+        log.contains("backend.sqlite.hook.message.publish.2") && log.contains("CPU time"),
+        "the loop is logged by name"
+    );
+    assert!(
+        log.contains("backend.sqlite.hook.message.publish.1") && log.contains("guest trapped"),
+        "the trap is logged by name"
+    );
     assert!(broker.is_running());
 }

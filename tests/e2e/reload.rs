@@ -38,9 +38,15 @@ async fn config_changes_apply_while_running() {
     assert!(broker.log().contains("cistern.conf:") && broker.log().contains("expected `key = value`"));
 
     publish(broker.port, "still-pub", "still/here", b"kept", 1, false);
-    store.eventually("select payload from mqtt_msg where topic = ?", &["still/here"], Duration::from_secs(10), |r| r.len() == 1).await;
+    store
+        .eventually("select payload from mqtt_msg where topic = ?", &["still/here"], Duration::from_secs(10), |r| {
+            r.len() == 1
+        })
+        .await;
     Subscriber::start(broker.port, &SubscriberOptions::new("after-refusal", "r/x")).kill();
     store
-        .eventually("select clientid from seen where clientid = ?", &["after-refusal"], Duration::from_secs(10), |r| r.len() == 1)
+        .eventually("select clientid from seen where clientid = ?", &["after-refusal"], Duration::from_secs(10), |r| {
+            r.len() == 1
+        })
         .await;
 }

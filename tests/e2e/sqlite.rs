@@ -8,7 +8,11 @@ use cistern_tests::{Broker, Store};
 use scenarios::BIN;
 
 async fn start(extra: &str) -> (Broker, Store) {
-    let broker = Broker::start(BIN, &format!("{}{extra}", configs::sqlite()));
+    start_with(&configs::sqlite(), extra).await
+}
+
+async fn start_with(config: &str, extra: &str) -> (Broker, Store) {
+    let broker = Broker::start(BIN, &format!("{config}{extra}"));
     let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
     (broker, store)
 }
@@ -68,4 +72,29 @@ async fn hostile_raw_sql() {
     let broker = Broker::start(BIN, &config);
     let store = Store::sqlite(&db).await;
     scenarios::hostile_raw_sql(&broker, &store).await;
+}
+
+/// A returning subscriber gets exactly the 2 oldest messages it missed.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_opts_max_returned_count() {
+    let fetch = r#", "offline_opts": {"max_returned_count": 2}"#;
+    let config = format!(
+        "{}backend.sqlite.pool1.database = {{dir}}/cistern.db\n{}",
+        configs::base(),
+        configs::sql_hooks_with("sqlite", fetch)
+    );
+    let (broker, store) = start_with(&config, "").await;
+    scenarios::max_returned_count(&broker, &store).await;
+}
+
+/// Messages older than time_range stay undelivered; the backend-wide default applies.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_opts_time_range() {
+    let config = format!(
+        "{}backend.sqlite.pool1.database = {{dir}}/cistern.db\nbackend.sqlite.time_range = 2s\n{}",
+        configs::base(),
+        configs::sql_hooks("sqlite")
+    );
+    let (broker, store) = start_with(&config, "").await;
+    scenarios::time_range(&broker, &store).await;
 }

@@ -23,9 +23,22 @@ pub fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
-/// `N` distinct ports nobody listens on now (held together while chosen, so they differ).
+/// `N` distinct ports nobody listens on now (held together while chosen, so
+/// they differ). They come from below Linux's ephemeral range (32768 and up),
+/// so the clients' own connections do not take them before the broker binds.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let held: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut held: Vec<TcpListener> = Vec::new();
+    while held.len() < N {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
     std::array::from_fn(|i| held[i].local_addr().expect("bound").port())
 }
 
@@ -34,22 +47,26 @@ impl Broker {
     /// into a fresh directory and starts `bin` on it.
     pub fn start(bin: &str, config: &str) -> Broker {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let [port, http_port] = free_ports();
-        let text = fill(config, port, http_port, dir.path());
         let path = dir.path().join("cistern.conf");
-        std::fs::write(&path, text).expect("config written");
-        let mut broker = Broker { child: None, port, http_port, dir, bin: PathBuf::from(bin), config: path };
-        broker.spawn();
+        let mut broker = Broker { child: None, port: 0, http_port: 0, dir, bin: PathBuf::from(bin), config: path };
+        for attempt in 1.. {
+            let [port, http_port] = free_ports();
+            (broker.port, broker.http_port) = (port, http_port);
+            let _ = std::fs::remove_file(broker.log_path());
+            std::fs::write(&broker.config, fill(config, port, http_port, broker.dir.path())).expect("config written");
+            match broker.spawn() {
+                Ok(()) => break,
+                // Another process took a port between choosing and binding: choose again.
+                Err(log) if attempt < 5 && log.contains("Address already in use") => {}
+                Err(log) => panic!("cistern did not start:\n{log}"),
+            }
+        }
         broker
     }
 
-    /// Starts a broker in an existing directory (to restart on the same store).
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("log file");
+    /// Starts a broker in its directory; the log, if it did not come up.
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
         let child = Command::new(&self.bin)
             .arg("--config")
             .arg(&self.config)
@@ -63,13 +80,14 @@ impl Broker {
         let started = Instant::now();
         loop {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("cistern exited with {status} before listening:\n{}", self.log());
+                self.child = None;
+                return Err(format!("cistern exited with {status} before listening:\n{}", self.log()));
             }
             if started.elapsed() > START_TIMEOUT {
-                panic!("cistern did not listen within {START_TIMEOUT:?}:\n{}", self.log());
+                return Err(format!("cistern did not listen within {START_TIMEOUT:?}:\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -103,7 +121,9 @@ impl Broker {
     /// Kills the broker and starts it again on the same configuration and store.
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        if let Err(log) = self.spawn() {
+            panic!("cistern did not restart:\n{log}");
+        }
     }
 
     /// Whether the process is still running.
@@ -125,7 +145,9 @@ impl Broker {
     pub fn metric(&self, name_and_labels: &str) -> u64 {
         self.http_get("/metrics")
             .lines()
-            .find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+            .find_map(|l| {
+                l.strip_prefix(name_and_labels).and_then(|v| v.strip_prefix(' ')).map(|v| v.trim().parse().unwrap())
+            })
             .unwrap_or(0)
     }
 }
@@ -133,6 +155,14 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("--- the last lines cistern logged ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -150,6 +180,12 @@ pub fn check_config(bin: &str, file_name: &str, config: &str) -> (Output, PathBu
     let path = dir.path().join(file_name);
     let [port, http_port] = free_ports();
     std::fs::write(&path, fill(config, port, http_port, dir.path())).unwrap();
-    let out = Command::new(bin).arg("--check").arg("--config").arg(&path).env("NO_COLOR", "1").output().expect("cistern runs");
+    let out = Command::new(bin)
+        .arg("--check")
+        .arg("--config")
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("cistern runs");
     (out, path, dir)
 }

@@ -3,6 +3,11 @@
 /// The seed's hook set for the SQL backend `db` on `pool1`, plus raw SQL
 /// keeping subscriptions (as `etc/cistern.conf` does).
 pub fn sql_hooks(db: &str) -> String {
+    sql_hooks_with(db, "")
+}
+
+/// [`sql_hooks`] with `fetch_options` (e.g. `, "offline_opts": {...}`) added to `on_message_fetch`.
+pub fn sql_hooks_with(db: &str, fetch_options: &str) -> String {
     let upsert_sub = match db {
         "mysql" => "insert into mqtt_sub(clientid, topic, qos) values(${clientid}, ${topic}, ${qos}) on duplicate key update qos = values(qos)",
         _ => "insert into mqtt_sub(clientid, topic, qos) values(${clientid}, ${topic}, ${qos}) on conflict(clientid, topic) do update set qos = excluded.qos",
@@ -12,7 +17,7 @@ pub fn sql_hooks(db: &str) -> String {
 backend.{db}.hook.client.connected.1    = {{"action": {{"function": "on_client_connected"}}, "pool": "pool1"}}
 backend.{db}.hook.client.connected.2    = {{"action": {{"function": "on_subscribe_lookup"}}, "pool": "pool1"}}
 backend.{db}.hook.client.disconnected.1 = {{"action": {{"function": "on_client_disconnected"}}, "pool": "pool1"}}
-backend.{db}.hook.session.subscribed.1  = {{"topic": "#", "action": {{"function": "on_message_fetch"}}, "pool": "pool1"}}
+backend.{db}.hook.session.subscribed.1  = {{"topic": "#", "action": {{"function": "on_message_fetch"}}, "pool": "pool1"{fetch_options}}}
 backend.{db}.hook.session.subscribed.2  = {{"topic": "#", "action": {{"function": "on_retain_lookup"}}, "pool": "pool1"}}
 backend.{db}.hook.session.subscribed.3  = {{"topic": "#", "action": {{"sql": ["{upsert_sub}"]}}, "pool": "pool1"}}
 backend.{db}.hook.session.unsubscribed.1 = {{"topic": "#", "action": {{"sql": ["delete from mqtt_sub where clientid = ${{clientid}} and topic = ${{topic}}"]}}, "pool": "pool1"}}

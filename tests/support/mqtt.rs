@@ -62,18 +62,33 @@ pub struct Subscriber {
     lines: Receiver<String>,
     subscribed: bool,
     received: Vec<Received>,
+    /// Every line the client printed, for the message of a failed test.
+    transcript: Vec<String>,
 }
 
 const MARK: &str = "MSG\t";
 
 impl Subscriber {
-    /// Starts `mosquitto_sub` and waits until the broker acknowledged its subscriptions.
+    /// Starts `mosquitto_sub` and waits until the broker acknowledged its
+    /// subscriptions, or (a resumed session) has already delivered to it.
     pub fn start(port: u16, o: &SubscriberOptions) -> Subscriber {
         // Line-buffered, so each line arrives as it is printed, not when a pipe buffer fills.
         let mut cmd = Command::new("stdbuf");
-        cmd.args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port.to_string(), "-i", &o.client_id, "-q", &o.qos.to_string(), "-d"])
-            .args(["-F", "MSG\t%t\t%r\t%q\t%p"])
-            .args(["-W", &o.timeout_secs.to_string()]);
+        cmd.args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-i",
+            &o.client_id,
+            "-q",
+            &o.qos.to_string(),
+            "-d",
+        ])
+        .args(["-F", "MSG\t%t\t%r\t%q\t%p"])
+        .args(["-W", &o.timeout_secs.to_string()]);
         for t in &o.topics {
             cmd.args(["-t", t]);
         }
@@ -93,13 +108,19 @@ impl Subscriber {
                 }
             }
         });
-        let mut s = Subscriber { child, lines, subscribed: false, received: Vec::new() };
-        s.wait_until(Duration::from_secs(15), |s| s.subscribed);
-        assert!(s.subscribed, "mosquitto_sub {} got no SUBACK", o.client_id);
+        let mut s = Subscriber { child, lines, subscribed: false, received: Vec::new(), transcript: Vec::new() };
+        s.wait_until(Duration::from_secs(15), |s| s.subscribed || !s.received.is_empty());
+        assert!(
+            s.subscribed || !s.received.is_empty(),
+            "mosquitto_sub {} got no SUBACK; it printed:\n{}",
+            o.client_id,
+            s.transcript.join("\n")
+        );
         s
     }
 
     fn take_line(&mut self, line: String) {
+        self.transcript.push(line.clone());
         if let Some(rest) = line.strip_prefix(MARK) {
             let mut f = rest.splitn(4, '\t');
             let topic = f.next().unwrap_or_default().to_string();
@@ -181,7 +202,8 @@ pub fn publish(port: u16, client_id: &str, topic: &str, payload: &[u8], qos: u8,
     } else {
         cmd.arg("-s");
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("mosquitto_pub runs");
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("mosquitto_pub runs");
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();

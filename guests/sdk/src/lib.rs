@@ -16,8 +16,7 @@ pub mod bindings {
 
 pub use bindings::cistern::hooks::sql::{self, Dialect, Value};
 pub use bindings::cistern::hooks::types::{
-    Client, Context, Error, Event, FunctionInfo, Message, MessageEvent, Outcome, Subscribed, Subscription,
-    Unsubscribed,
+    Client, Context, Error, Event, FunctionInfo, Message, MessageEvent, Outcome, Subscribed, Subscription, Unsubscribed,
 };
 pub use bindings::cistern::hooks::{clock, log};
 pub use bindings::{export, Guest};
@@ -70,8 +69,5 @@ impl Event {
 
 /// The error a guest returns when a function is configured on a hook it does not handle.
 pub fn wrong_hook(function: &str, expected: &str, event: &Event) -> Error {
-    Error::InvalidInput(format!(
-        "{function} handles {expected}, but was called for {}",
-        event.hook_point()
-    ))
+    Error::InvalidInput(format!("{function} handles {expected}, but was called for {}", event.hook_point()))
 }

@@ -11,9 +11,8 @@ pub fn get<'a>(ctx: &'a Context, key: &str) -> Option<&'a str> {
 pub fn limit(ctx: &Context, key: &str) -> Result<Option<u64>, Error> {
     match get(ctx, key) {
         None | Some("infinity") => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::InvalidInput(format!("setting {key} = {v:?} is not a whole number"))),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| Error::InvalidInput(format!("setting {key} = {v:?} is not a whole number")))
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! The action's pool, seen through the host's `sql` interface, with the
-//! statements of the pool's dialect.
+//! statements of the pool's dialect (asked of the host once, when first needed,
+//! so a function with nothing to store makes no host call at all).
+
+use std::cell::OnceCell;
 
 use cistern_guest::{sql, Context, Error, Value};
 
@@ -7,13 +10,21 @@ use crate::statements::Statements;
 
 pub struct Db<'a> {
     pool: &'a str,
-    pub sql: &'static Statements,
+    statements: OnceCell<&'static Statements>,
 }
 
 impl<'a> Db<'a> {
-    pub fn open(ctx: &'a Context) -> Result<Self, Error> {
-        let dialect = sql::pool_dialect(&ctx.pool)?;
-        Ok(Db { pool: &ctx.pool, sql: Statements::of(dialect) })
+    pub fn new(ctx: &'a Context) -> Self {
+        Db { pool: &ctx.pool, statements: OnceCell::new() }
+    }
+
+    /// The statements of this pool's dialect.
+    pub fn sql(&self) -> Result<&'static Statements, Error> {
+        if let Some(s) = self.statements.get() {
+            return Ok(s);
+        }
+        let s = Statements::of(sql::pool_dialect(self.pool)?);
+        Ok(self.statements.get_or_init(|| s))
     }
 
     pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, Error> {

@@ -120,11 +120,16 @@ mod tests {
     /// Placeholders become the dialect's parameters, in order; quotes around them go.
     #[test]
     fn compiles_per_dialect() {
-        let s = compile("insert into t(a, b) values(${clientid}, '${topic}')", Dialect::Postgres, HookPoint::SessionSubscribed)
-            .unwrap();
+        let s = compile(
+            "insert into t(a, b) values(${clientid}, '${topic}')",
+            Dialect::Postgres,
+            HookPoint::SessionSubscribed,
+        )
+        .unwrap();
         assert_eq!(s.text, "insert into t(a, b) values($1, $2)");
         assert_eq!(s.params, [Param::ClientId, Param::Topic]);
-        let s = compile("delete from sub where topic = ${topic}", Dialect::Mysql, HookPoint::SessionUnsubscribed).unwrap();
+        let s =
+            compile("delete from sub where topic = ${topic}", Dialect::Mysql, HookPoint::SessionUnsubscribed).unwrap();
         assert_eq!(s.text, "delete from sub where topic = ?");
     }
 

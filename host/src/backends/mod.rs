@@ -7,11 +7,10 @@
 pub mod sql;
 pub mod sqlite;
 
-use std::collections::HashMap;
 use crate::config::{BackendKind, Config, ConfigError, PoolEntry};
+use std::collections::HashMap;
 
 pub use sql::{SqlError, SqlPool, SqlValue};
-
 
 /// A pool's identity: pool names repeat across databases (`pool1`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,7 +51,8 @@ impl Pools {
         for backend in &config.backends {
             for entry in backend.pools.values() {
                 let key = PoolKey { backend: backend.kind, name: entry.name.clone() };
-                let keys: Vec<(String, String)> = entry.options.iter().map(|(k, e)| (k.clone(), e.value.clone())).collect();
+                let keys: Vec<(String, String)> =
+                    entry.options.iter().map(|(k, e)| (k.clone(), e.value.clone())).collect();
                 if let Some(old) = previous.and_then(|p| p.pools.get(&key)).filter(|b| b.keys == keys) {
                     pools.insert(key, old.clone());
                     continue;

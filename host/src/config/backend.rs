@@ -108,7 +108,11 @@ pub struct BackendConfig {
 }
 
 impl BackendConfig {
-    pub(super) fn from_entries(kind: BackendKind, entries: Vec<Entry>, _c: &CisternConfig) -> Result<BackendConfig, ConfigError> {
+    pub(super) fn from_entries(
+        kind: BackendKind,
+        entries: Vec<Entry>,
+        _c: &CisternConfig,
+    ) -> Result<BackendConfig, ConfigError> {
         let mut pools: BTreeMap<String, PoolEntry> = BTreeMap::new();
         let mut options = BTreeMap::new();
         let mut hook_entries = Vec::new();

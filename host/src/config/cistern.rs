@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::ConfigError;
-use super::typed::deserialize_entries;
 use super::parse::Entry;
+use super::typed::deserialize_entries;
 use super::values;
 
 /// Everything under `cistern.`.
@@ -57,7 +57,11 @@ struct Keys {
     #[serde(rename = "mqtt.max_mqueue_len", default = "default_mqueue", deserialize_with = "values::parsed")]
     max_mqueue_len: usize,
     /// `cistern.mqtt.session_expiry_interval`: how long the broker keeps a persistent session.
-    #[serde(rename = "mqtt.session_expiry_interval", default = "default_session_expiry", deserialize_with = "values::duration")]
+    #[serde(
+        rename = "mqtt.session_expiry_interval",
+        default = "default_session_expiry",
+        deserialize_with = "values::duration"
+    )]
     session_expiry: Duration,
     /// `cistern.limits.memory`: a guest instance's linear memory cap.
     #[serde(rename = "limits.memory", default = "default_memory", deserialize_with = "values::size")]
@@ -131,7 +135,12 @@ impl CisternConfig {
             reload: k.reload,
             max_mqueue_len: k.max_mqueue_len,
             session_expiry: k.session_expiry,
-            limits: Limits { memory: k.memory, cpu_time: k.cpu_time, call_timeout: k.call_timeout, instances: k.instances },
+            limits: Limits {
+                memory: k.memory,
+                cpu_time: k.cpu_time,
+                call_timeout: k.call_timeout,
+                instances: k.instances,
+            },
         })
     }
 }
@@ -141,4 +150,3 @@ impl Default for CisternConfig {
         CisternConfig::from_entries(Vec::new(), Path::new(".")).expect("defaults are valid")
     }
 }
-

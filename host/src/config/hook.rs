@@ -123,9 +123,11 @@ pub(super) fn parse(
             HookPoint::ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
         ))
     })?;
-    let number: u32 = number.parse().map_err(|_| err(format!("`{}`: the hook number `{number}` is not a number", entry.key)))?;
+    let number: u32 =
+        number.parse().map_err(|_| err(format!("`{}`: the hook number `{number}` is not a number", entry.key)))?;
 
-    let raw: RawHook = serde_json::from_str(&entry.value).map_err(|e| err(format!("bad JSON in `{}`: {e}", entry.key)))?;
+    let raw: RawHook =
+        serde_json::from_str(&entry.value).map_err(|e| err(format!("bad JSON in `{}`: {e}", entry.key)))?;
 
     let topic = raw.topic.unwrap_or_else(|| "#".to_string());
     if let Some(problem) = cistern_topic::filter_error(&topic) {
@@ -136,12 +138,7 @@ pub(super) fn parse(
 
     let pool = match raw.pool {
         Some(p) if pools.contains_key(&p) => p,
-        Some(p) => {
-            return Err(err(format!(
-                "pool `{p}` is not configured for {kind} (configured: {})",
-                names(pools)
-            )))
-        }
+        Some(p) => return Err(err(format!("pool `{p}` is not configured for {kind} (configured: {})", names(pools)))),
         None if pools.len() == 1 => pools.keys().next().cloned().unwrap_or_default(),
         None => return Err(err(format!("no \"pool\" given, and {kind} has {} pools: {}", pools.len(), names(pools)))),
     };
@@ -191,7 +188,9 @@ fn action_spec(raw: RawAction) -> Result<ActionSpec, String> {
     }
     if let Some(m) = &raw.module {
         if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(format!("module name {m:?}: use letters, digits, `_` and `-` (it names guests.dir/<module>.wasm)"));
+            return Err(format!(
+                "module name {m:?}: use letters, digits, `_` and `-` (it names guests.dir/<module>.wasm)"
+            ));
         }
     }
     let nonempty = |what: &str, v: Vec<String>| {

@@ -95,7 +95,10 @@ fn parse_line(raw: &str, at: &Location) -> Result<Line, ConfigError> {
         return Err(ConfigError::at(at, "a key is missing before `=`"));
     }
     if let Some(bad) = key.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(ConfigError::at(at, format!("key `{key}` has the character {bad:?}; keys are letters, digits, `.`, `_` and `-`")));
+        return Err(ConfigError::at(
+            at,
+            format!("key `{key}` has the character {bad:?}; keys are letters, digits, `.`, `_` and `-`"),
+        ));
     }
     if key.starts_with('.') || key.ends_with('.') || key.contains("..") {
         return Err(ConfigError::at(at, format!("key `{key}` has an empty part")));
@@ -111,7 +114,8 @@ fn expand(pattern: &Path, at: &Location) -> Result<Vec<PathBuf>, ConfigError> {
     }
     let dir = pattern.parent().unwrap_or(Path::new("."));
     let (prefix, suffix) = name.split_once('*').unwrap_or((name, ""));
-    let listing = std::fs::read_dir(dir).map_err(|e| ConfigError::at(at, format!("include {}: {e}", pattern.display())))?;
+    let listing =
+        std::fs::read_dir(dir).map_err(|e| ConfigError::at(at, format!("include {}: {e}", pattern.display())))?;
     let mut found: Vec<PathBuf> = listing
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -147,7 +151,8 @@ mod tests {
     /// Comments and blank lines are skipped; values keep `=` and `#` after the first `=`.
     #[test]
     fn reads_keys_and_values() {
-        let e = parse("## a comment\n\nbackend.x.hook.message.publish.1 = {\"topic\": \"#\", \"a\": \"b=c\"}\n").unwrap();
+        let e =
+            parse("## a comment\n\nbackend.x.hook.message.publish.1 = {\"topic\": \"#\", \"a\": \"b=c\"}\n").unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].key, "backend.x.hook.message.publish.1");
         assert_eq!(e[0].value, "{\"topic\": \"#\", \"a\": \"b=c\"}");

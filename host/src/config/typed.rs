@@ -21,10 +21,10 @@ pub fn deserialize_entries<T: serde::de::DeserializeOwned>(
         // Unknown keys are reported by name in the message, not in the path.
         let named = inner.split('`').nth(1).unwrap_or_default().to_string();
         let entry = entries.iter().find(|(k, _)| *k == key).or_else(|| entries.iter().find(|(k, _)| *k == named));
-        let at = entry.map(|(_, e)| e.at.clone()).or_else(|| fallback.cloned()).unwrap_or_else(|| Location {
-            file: std::sync::Arc::from(Path::new("(configuration)")),
-            line: 0,
-        });
+        let at = entry
+            .map(|(_, e)| e.at.clone())
+            .or_else(|| fallback.cloned())
+            .unwrap_or_else(|| Location { file: std::sync::Arc::from(Path::new("(configuration)")), line: 0 });
         let inner = inner.replace("unknown field", &format!("unknown key under `{prefix}`:"));
         ConfigError::at(&at, inner)
     })

@@ -62,7 +62,8 @@ impl Guest {
         name: &str,
         bytes: &[u8],
     ) -> Result<Guest, String> {
-        let component = Component::new(&engine, bytes).map_err(|e| format!("guest {name} is not a valid component: {e}"))?;
+        let component =
+            Component::new(&engine, bytes).map_err(|e| format!("guest {name} is not a valid component: {e}"))?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| format!("guest {name} does not fit the cistern:hooks world: {e}"))?;
@@ -81,23 +82,19 @@ impl Guest {
         let mut instance = guest.instantiate().await.map_err(|e| format!("guest {name}: {e}"))?;
         instance.store.set_epoch_deadline(ticks(guest.limits.cpu_time));
         instance.store.data_mut().meter.started = std::time::Instant::now();
-        let functions = tokio::time::timeout(
-            guest.limits.call_timeout,
-            instance.action.call_functions(&mut instance.store),
-        )
-        .await
-        .map_err(|_| format!("guest {name}: `functions` did not return in time"))?
-        .map_err(|e| format!("guest {name}: `functions` trapped: {e}"))?;
+        let functions =
+            tokio::time::timeout(guest.limits.call_timeout, instance.action.call_functions(&mut instance.store))
+                .await
+                .map_err(|_| format!("guest {name}: `functions` did not return in time"))?
+                .map_err(|e| format!("guest {name}: `functions` trapped: {e}"))?;
         guest.functions = functions;
         guest.idle.lock().expect("idle list").push(instance);
         Ok(guest)
     }
 
     async fn instantiate(&self) -> Result<Instance, String> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory as usize)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits =
+            StoreLimitsBuilder::new().memory_size(self.limits.memory as usize).trap_on_grow_failure(true).build();
         let mut store = Store::new(&self.engine, HostState::new(limits, self.limits.cpu_time));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|ctx| {

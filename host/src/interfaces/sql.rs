@@ -11,9 +11,10 @@ use crate::engine::HostState;
 impl HostState {
     /// The action's SQL pool, if `asked` names it.
     fn sql_pool(&self, asked: &str) -> Result<SqlPool, types::Error> {
-        let scope = self.scope().filter(|s| s.pool_name == asked).ok_or_else(|| {
-            denied(asked, self.scope().map(|s| s.pool_name.as_str()))
-        })?;
+        let scope = self
+            .scope()
+            .filter(|s| s.pool_name == asked)
+            .ok_or_else(|| denied(asked, self.scope().map(|s| s.pool_name.as_str())))?;
         match &scope.pool {
             AnyPool::Sql(pool) => Ok(pool.clone()),
             #[allow(unreachable_patterns)]

@@ -11,7 +11,7 @@ pub fn connected(db: &Db, event: &Event) -> Result<Outcome, Error> {
     };
     let now = Value::Timestamp(clock::now_ms() as i64);
     db.execute(
-        db.sql.client_connected,
+        db.sql()?.client_connected,
         &[Value::Text(client.clientid.clone()), Value::Text(client.node.clone()), now.clone(), now],
     )?;
     Ok(Outcome::none())
@@ -24,7 +24,7 @@ pub fn disconnected(db: &Db, event: &Event) -> Result<Outcome, Error> {
     };
     let now = Value::Timestamp(clock::now_ms() as i64);
     db.execute(
-        db.sql.client_disconnected,
+        db.sql()?.client_disconnected,
         &[Value::Text(client.clientid.clone()), Value::Text(client.node.clone()), now.clone(), now],
     )?;
     Ok(Outcome::none())
@@ -36,7 +36,7 @@ pub fn subscribe_lookup(db: &Db, event: &Event) -> Result<Outcome, Error> {
         Event::ClientConnected(c) | Event::SessionCreated(c) => c,
         _ => return Err(wrong_hook("on_subscribe_lookup", "client.connected or session.created", event)),
     };
-    let rows = db.query(db.sql.subscriptions, &[Value::Text(client.clientid.clone())])?;
+    let rows = db.query(db.sql()?.subscriptions, &[Value::Text(client.clientid.clone())])?;
     let mut outcome = Outcome::none();
     for r in rows {
         let Some(topic) = r.first().and_then(row::text) else { continue };

@@ -19,7 +19,7 @@ pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
         return Ok(Outcome::none());
     }
     db.execute(
-        db.sql.insert_message,
+        db.sql()?.insert_message,
         &[
             Value::Text(m.id.clone()),
             Value::Text(m.topic.clone()),
@@ -52,9 +52,9 @@ pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     };
     let filter = &sub.subscription.topic;
     let (statement, key) = if cistern_topic::has_wildcard(filter) {
-        (db.sql.fetch_like, like_prefix(cistern_topic::literal_prefix(filter)))
+        (db.sql()?.fetch_like, like_prefix(cistern_topic::literal_prefix(filter)))
     } else {
-        (db.sql.fetch_exact, filter.clone())
+        (db.sql()?.fetch_exact, filter.clone())
     };
 
     let mut outcome = Outcome::none();
@@ -95,7 +95,7 @@ pub fn acked(db: &Db, event: &Event) -> Result<Outcome, Error> {
         return Err(wrong_hook("on_message_acked", "message.acked", event));
     };
     db.execute(
-        db.sql.ack,
+        db.sql()?.ack,
         &[
             Value::Text(ack.client.clientid.clone()),
             Value::Text(ack.message.topic.clone()),

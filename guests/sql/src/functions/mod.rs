@@ -23,7 +23,7 @@ pub const ALL: &[(&str, &[&str])] = &[
 ];
 
 pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
-    let db = Db::open(ctx)?;
+    let db = Db::new(ctx);
     let f = ctx.function.as_str();
     match f {
         "on_client_connected" => client::connected(&db, event),

@@ -18,7 +18,7 @@ pub fn store(db: &Db, event: &Event) -> Result<Outcome, Error> {
         return Ok(Outcome::none());
     }
     db.execute(
-        db.sql.retain,
+        db.sql()?.retain,
         &[
             Value::Text(m.topic.clone()),
             Value::Text(m.id.clone()),
@@ -39,7 +39,7 @@ pub fn delete(db: &Db, event: &Event) -> Result<Outcome, Error> {
     };
     let m = &publish.message;
     if m.retain && m.payload.is_empty() {
-        db.execute(db.sql.delete_retained, &[Value::Text(m.topic.clone())])?;
+        db.execute(db.sql()?.delete_retained, &[Value::Text(m.topic.clone())])?;
     }
     Ok(Outcome::none())
 }
@@ -52,7 +52,7 @@ pub fn lookup(db: &Db, event: &Event) -> Result<Outcome, Error> {
     let filter = &sub.subscription.topic;
     let mut outcome = Outcome::none();
     if !cistern_topic::has_wildcard(filter) {
-        for r in db.query(db.sql.retained_exact, &[Value::Text(filter.clone())])? {
+        for r in db.query(db.sql()?.retained_exact, &[Value::Text(filter.clone())])? {
             let (_, m) = retained_from_row(&r)?;
             if m.topic == *filter {
                 outcome.deliver.push(m);
@@ -64,7 +64,7 @@ pub fn lookup(db: &Db, event: &Event) -> Result<Outcome, Error> {
     let mut after_id = 0i64;
     loop {
         let rows =
-            db.query(db.sql.retained_like, &[Value::Text(pattern.clone()), Value::Int(after_id), Value::Int(PAGE)])?;
+            db.query(db.sql()?.retained_like, &[Value::Text(pattern.clone()), Value::Int(after_id), Value::Int(PAGE)])?;
         for r in &rows {
             let (id, m) = retained_from_row(r)?;
             after_id = id;

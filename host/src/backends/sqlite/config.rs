@@ -11,6 +11,7 @@ use crate::config::values;
 pub struct SqliteConfig {
     /// `database`: the file; made, with the seed's tables, when missing.
     /// Relative to the directory of the top configuration file.
+    /// `:memory:` keeps the store in memory, gone when cistern stops.
     pub database: String,
     /// `pool_size`: connections. SQLite serialises writers, so a few suffice.
     #[serde(default = "default_pool_size", deserialize_with = "values::parsed")]

@@ -15,6 +15,9 @@ pub const SCHEMA: &str = include_str!("../../../../sql/sqlite.sql");
 
 pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqlitePool, ConfigError> {
     let config: SqliteConfig = crate::config::pool_config(entry, "sqlite")?;
+    if config.database == ":memory:" {
+        return connect_memory(entry).await;
+    }
     let path = base_dir.join(&config.database);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -37,5 +40,23 @@ pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqlitePool, C
         .await
         .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables in {}: {e}", path.display())))?;
     tracing::info!(pool = %entry.name, database = %path.display(), "sqlite pool open");
+    Ok(pool)
+}
+
+/// `database = :memory:`: one connection, kept open, since each SQLite
+/// connection to memory is a database of its own. For tests and benchmarks.
+async fn connect_memory(entry: &PoolEntry) -> Result<SqlitePool, ConfigError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(SqliteConnectOptions::from_str("sqlite::memory:").expect("static URL"))
+        .await
+        .map_err(|e| ConfigError::at(&entry.at, format!("cannot open an in-memory SQLite database: {e}")))?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(&pool)
+        .await
+        .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables in memory: {e}")))?;
     Ok(pool)
 }

@@ -9,6 +9,7 @@ use rmqtt::session::Session;
 use rmqtt::types::{From, Id, Message as SessionMessage, Subscribe};
 
 use super::convert;
+use super::order::ClientOrder;
 use super::sessions::Sessions;
 use crate::model::{Event, Outcome, Subscription};
 use crate::runtime::Runtime;
@@ -18,6 +19,7 @@ pub struct Adapter {
     scx: ServerContext,
     node: String,
     sessions: Sessions,
+    order: Arc<ClientOrder>,
 }
 
 /// The handler registered for every hook type; rmqtt wants one box per type.
@@ -32,17 +34,25 @@ impl rmqtt::hook::Handler for Handler {
 
 impl Adapter {
     pub fn new(runtime: Arc<Runtime>, scx: ServerContext, node: String) -> Self {
-        Adapter { runtime, scx, node, sessions: Sessions::default() }
+        Adapter { runtime, scx, node, sessions: Sessions::default(), order: Arc::default() }
     }
 
     async fn hook(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
         match param {
             Parameter::ClientConnected(s) => {
+                let _after_last_disconnect = self.order.turn(&s.id.client_id).await;
                 let outcome = self.runtime.handle(Event::ClientConnected(self.client(s))).await;
                 self.apply(s, outcome, None).await;
             }
             Parameter::ClientDisconnected(s, _reason) => {
-                self.runtime.handle(Event::ClientDisconnected(self.client(s))).await;
+                // In the background, in this client's turn: see `order`.
+                let turn = self.order.turn(&s.id.client_id).await;
+                let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s));
+                tokio::spawn(async move {
+                    let id = client.clientid.clone();
+                    runtime.handle(Event::ClientDisconnected(client)).await;
+                    order.release(&id, turn);
+                });
             }
             Parameter::SessionCreated(s) => {
                 let outcome = self.runtime.handle(Event::SessionCreated(self.client(s))).await;
@@ -97,6 +107,7 @@ impl Adapter {
                     (None, Some(packet)) => self.sessions.in_flight(&s.id.client_id, packet),
                     (None, None) => None,
                 };
+                tracing::debug!(client = %s.id.client_id, ?packet, msgid = ?id, dup = p.dup, "delivered");
                 let id = id.unwrap_or_else(|| self.runtime.ids.next());
                 let message = convert::message(&p, id, &from.id.client_id);
                 self.runtime.handle(Event::MessageDelivered { client: self.client(s), message }).await;
@@ -105,12 +116,15 @@ impl Adapter {
             Parameter::MessageAcked(s, from, publish) => {
                 let packet = publish.packet_id.map(|id| id.get());
                 let id = packet.and_then(|packet| self.sessions.acked(&s.id.client_id, packet));
+                tracing::debug!(client = %s.id.client_id, ?packet, msgid = ?id, "acked");
                 match id {
                     Some(id) => {
                         let message = convert::message(publish, id, &from.id.client_id);
                         self.runtime.handle(Event::MessageAcked { client: self.client(s), message }).await;
                     }
-                    None => tracing::debug!(client = %s.id.client_id, ?packet, "acknowledged a message with no cistern id"),
+                    None => {
+                        tracing::debug!(client = %s.id.client_id, ?packet, "acknowledged a message with no cistern id")
+                    }
                 }
             }
             Parameter::MessageDropped(Some(to), _from, _publish, reason) => {

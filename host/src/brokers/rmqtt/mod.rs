@@ -3,6 +3,7 @@
 
 mod convert;
 mod hooks;
+mod order;
 mod sessions;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
     let listener = Builder::new()
         .name("tcp")
         .laddr(config.listener)
+        // A restarted broker must bind while its last connections sit in TIME_WAIT.
+        .reuseaddr(Some(true))
         .max_mqueue_len(config.max_mqueue_len)
         .session_expiry_interval(config.session_expiry)
         // Queued messages live as long as their session, so a client that

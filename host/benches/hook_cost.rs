@@ -1,0 +1,123 @@
+//! The cost of one hook through the wasm guest, with the host call it makes,
+//! against the same logic as a plain Rust function over the same pool.
+//!
+//! The hook is `on_message_publish` on `message.publish`: the guest checks
+//! the QoS, then inserts the message through the host's `sql` interface. The
+//! baseline does the same check and the same insert, in Rust. Both run on
+//! one SQLite pool in one process, interleaved in rounds, so the machine's
+//! noise falls on both alike. Run: `cargo bench -p cistern --bench hook_cost`.
+
+use std::time::{Duration, Instant};
+
+use cistern::backends::{SqlPool, SqlValue};
+use cistern::config::Config;
+use cistern::model::{Client, Event, Message};
+use cistern::runtime::Runtime;
+
+const ROUNDS: usize = 5;
+const PER_ROUND: usize = 4000;
+
+fn event(ids: &cistern::message_id::MessageIds) -> Event {
+    Event::MessagePublish {
+        client: Client {
+            clientid: "bench-pub".into(),
+            username: None,
+            peerhost: Some("127.0.0.1".into()),
+            node: "cistern@127.0.0.1".into(),
+        },
+        message: Message {
+            id: ids.next(),
+            topic: "bench/topic".into(),
+            payload: bytes::Bytes::from_static(b"{\"temperature\": 21.5}"),
+            qos: 1,
+            retain: false,
+            sender: "bench-pub".into(),
+            timestamp_ms: 1_700_000_000_000,
+        },
+    }
+}
+
+/// The same logic as the guest's `on_message_publish`, in plain Rust.
+async fn store_message(pool: &SqlPool, client: &Client, m: &Message) {
+    if m.qos < 1 {
+        return;
+    }
+    pool.execute(
+        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            SqlValue::Text(m.id.clone()),
+            SqlValue::Text(m.topic.clone()),
+            SqlValue::Text(m.sender.clone()),
+            SqlValue::Text(client.node.clone()),
+            SqlValue::Int(m.qos.into()),
+            SqlValue::Int(m.retain.into()),
+            SqlValue::Bytes(m.payload.to_vec()),
+            SqlValue::Timestamp(m.timestamp_ms as i64),
+        ],
+    )
+    .await
+    .expect("insert");
+}
+
+async fn measure(label: &str, database: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "backend.sqlite.pool1.database = {database}\n\
+         backend.sqlite.pool1.pool_size = 1\n\
+         backend.sqlite.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n"
+    );
+    let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
+    let runtime = Runtime::with_config(config, None).await.expect("runtime");
+    let loaded = runtime.loaded();
+    let pool = match loaded.pool(cistern::config::BackendKind::Sqlite, "pool1") {
+        Some(cistern::backends::AnyPool::Sql(p)) => p,
+        _ => panic!("no pool"),
+    };
+
+    // Warm up both paths (instance creation, statement caches).
+    for _ in 0..500 {
+        runtime.handle(event(&runtime.ids)).await;
+        if let Event::MessagePublish { client, message } = event(&runtime.ids) {
+            store_message(&pool, &client, &message).await;
+        }
+    }
+
+    let (mut wasm, mut plain) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
+        let t = Instant::now();
+        for e in events {
+            runtime.handle(e).await;
+        }
+        wasm += t.elapsed();
+
+        let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
+        let t = Instant::now();
+        for e in events {
+            if let Event::MessagePublish { client, message } = e {
+                store_message(&pool, &client, &message).await;
+            }
+        }
+        plain += t.elapsed();
+    }
+    let n = (ROUNDS * PER_ROUND) as f64;
+    let wasm_us = wasm.as_secs_f64() * 1e6 / n;
+    let plain_us = plain.as_secs_f64() * 1e6 / n;
+    println!(
+        "hook_cost/{label}: wasm guest {wasm_us:.2} us/hook, plain Rust {plain_us:.2} us/hook, \
+         ratio wasm/plain {:.2}, wasm overhead {:.2} us/hook ({} hooks each)",
+        wasm_us / plain_us,
+        wasm_us - plain_us,
+        n
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // In memory, so the database costs little and the wasm path shows.
+        measure("sqlite-memory", ":memory:").await;
+        // On disk (WAL, synchronous=NORMAL), as cistern stores by default.
+        measure("sqlite-file", "bench.db").await;
+    });
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# A private Redis server for the tests, on 127.0.0.1 only.
+#   scripts/services/redis.sh start   install if missing, start, wait until it answers PING
+#   scripts/services/redis.sh stop    stop the server started here (by its PID file)
+#   scripts/services/redis.sh status  exit 0 if running and answering, 3 if stopped, 1 if not answering
+#   scripts/services/redis.sh env     print `export` lines for the tests
+# Port: CISTERN_REDIS_PORT (default 16379). Working dir, log and PID file
+# under "$CISTERN_RUN/redis/". No persistence (--save "" --appendonly no).
+# Also installs redis-sentinel (not started here) for Sentinel tests.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PORT=${CISTERN_REDIS_PORT:-16379}
+DIR="$CISTERN_RUN/redis"
+PIDFILE="$DIR/redis.pid"
+LOG="$DIR/redis.log"
+COMM=redis-server
+
+server_pid() { read_pid "$PIDFILE"; }
+running() { pid_is "$(server_pid)" "$COMM"; }
+answers() { [ "$(redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = PONG ]; }
+
+install() {
+  ensure_packages redis-server redis-tools redis-sentinel
+  need_cmd redis-server redis-server
+  need_cmd redis-cli redis-tools
+  need_cmd redis-sentinel redis-sentinel
+}
+
+start() {
+  lock_service "$DIR"
+  if running; then
+    wait_ready "Redis" "$LOG" server_pid answers
+    say "Redis already running (pid $(server_pid)) on 127.0.0.1:$PORT"
+    return 0
+  fi
+  install
+  check_port CISTERN_REDIS_PORT "$PORT"
+  rm -f "$PIDFILE"
+  say "starting Redis on 127.0.0.1:$PORT (log: $LOG)"
+  # No config file: Debian's /etc/redis/redis.conf does not apply.
+  # --daemonize yes: redis forks into its own session and writes the PID file.
+  if ! (cd "$DIR" && redis-server --port "$PORT" --bind 127.0.0.1 --protected-mode yes \
+      --save "" --appendonly no --daemonize yes \
+      --pidfile "$PIDFILE" --logfile "$LOG" --dir "$DIR") </dev/null >>"$LOG" 2>&1 9>&-; then
+    show_log "$LOG"
+    die "redis-server failed to start; log: $LOG"
+  fi
+  wait_ready "Redis" "$LOG" server_pid answers
+  say "Redis ready (pid $(server_pid)) at redis://127.0.0.1:$PORT/"
+}
+
+stop() {
+  lock_service "$DIR"
+  local pid; pid=$(server_pid)
+  if pid_is "$pid" "$COMM"; then
+    stop_pid "Redis" "$pid" "$COMM" TERM "$LOG"
+  else
+    say "Redis not running${pid:+ (stale pid file, pid $pid)}"
+  fi
+  rm -f "$PIDFILE"
+}
+
+status() {
+  if ! running; then echo "redis: stopped"; return 3; fi
+  if answers; then echo "redis: running (pid $(server_pid)) on 127.0.0.1:$PORT"; return 0; fi
+  echo "redis: pid $(server_pid) alive but not answering on 127.0.0.1:$PORT (log: $LOG)"; return 1
+}
+
+env_lines() {
+  echo "export CISTERN_REDIS_PORT=$PORT"
+  echo "export CISTERN_REDIS_URL=redis://127.0.0.1:$PORT/"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  env) env_lines ;;
+  install) install ;;
+  *) die "usage: $0 {start|stop|status|env|install}" ;;
+esac
