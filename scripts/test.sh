@@ -8,5 +8,8 @@ cd "$CISTERN_ROOT"
 
 scripts/install-deps.sh
 scripts/build-guests.sh
+# The real database servers the tests talk to, on loopback ports of their own.
+scripts/services.sh up mariadb postgres
+eval "$(scripts/services.sh env mariadb postgres)"
 say "running the tests"
 cargo test --workspace "$@"

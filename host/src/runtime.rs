@@ -169,11 +169,17 @@ impl Loaded {
             ActionSpec::Function { module, function } => {
                 let guest = self.guest(module.as_deref(), backend, hook, previous).await?;
                 check_function(&guest, function, hook).map_err(err)?;
+                let mut settings = settings(backend, hook);
+                if module.is_none() {
+                    if let Some(template) = crate::templates::for_stock_function(backend, hook, &self.config)? {
+                        settings.push(("template".to_string(), template));
+                    }
+                }
                 let ctx = types::Context {
                     function: function.clone(),
                     backend: backend.kind.name().to_string(),
                     pool: hook.pool.clone(),
-                    settings: settings(backend, hook),
+                    settings,
                     options: hook.json.clone(),
                 };
                 let scope = Arc::new(Scope {
@@ -281,7 +287,7 @@ fn settings(backend: &BackendConfig, hook: &HookConfig) -> Vec<(String, String)>
         ("time_range".to_string(), hook.offline.time_range.map_or("infinity".to_string(), |d| d.as_secs().to_string())),
     ];
     for (key, entry) in &backend.options {
-        if key != "max_returned_count" && key != "time_range" {
+        if !matches!(key.as_str(), "max_returned_count" | "time_range" | "template") {
             s.push((key.clone(), entry.value.clone()));
         }
     }

@@ -6,6 +6,106 @@ use std::time::Duration;
 
 use cistern_tests::{publish, Broker, Store, Subscriber, SubscriberOptions};
 
+/// What a scenario needs of its backend's configuration.
+pub struct Setup {
+    /// Extra configuration lines.
+    pub extra: String,
+    /// Added to the `on_message_fetch` hook's JSON (e.g. `, "offline_opts": {...}`).
+    pub fetch_options: String,
+    /// Whether the raw tables of [`hostile_raw_sql`] must exist before the broker starts.
+    pub hostile: bool,
+}
+
+impl Setup {
+    pub fn plain() -> Setup {
+        Setup { extra: String::new(), fetch_options: String::new(), hostile: false }
+    }
+}
+
+/// A broker on a fresh store, and whatever must live as long as it.
+pub struct Env {
+    pub broker: Broker,
+    pub store: Store,
+    pub _keep: Box<dyn std::any::Any>,
+}
+
+/// The tables [`hostile_raw_sql`]'s raw actions write to, as plain SQL every dialect takes.
+pub const HOSTILE_TABLES: [&str; 2] = [
+    "create table raw_log(clientid varchar(255), topic varchar(255), payload text)",
+    "create table raw_conn(clientid varchar(255))",
+];
+
+/// The seed's scenarios as tests, for a backend file that defines
+/// `async fn env(setup: scenarios::Setup) -> scenarios::Env`.
+#[macro_export]
+macro_rules! sql_scenarios {
+    ($db:literal) => {
+        /// mqtt_client shows state 1 with online_at, then state 0 with offline_at.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn connection_state() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::connection_state(&e.broker, &e.store).await;
+        }
+
+        /// Missed QoS 1 messages arrive in order, exactly once, and not after their ack.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn offline_one_to_one() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::offline_one_to_one(&e.broker, &e.store).await;
+        }
+
+        /// The store carries messages and read positions across broker restarts.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn offline_across_restart() {
+            let mut e = env(scenarios::Setup::plain()).await;
+            scenarios::offline_across_restart(&mut e.broker, &e.store).await;
+        }
+
+        /// Retained messages reach wildcard subscribers; an empty one deletes.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn retained() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::retained(&e.broker, &e.store).await;
+        }
+
+        /// mqtt_sub rows subscribe a client that subscribes to nothing of the kind.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn subscription_by_broker() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::subscription_by_broker(&e.broker, &e.store).await;
+        }
+
+        /// Hostile values are bound, stored verbatim, and harm no table.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn hostile_raw_sql() {
+            let setup =
+                scenarios::Setup { extra: scenarios::hostile_hooks($db), hostile: true, ..scenarios::Setup::plain() };
+            let e = env(setup).await;
+            scenarios::hostile_raw_sql(&e.broker, &e.store).await;
+        }
+
+        /// A returning subscriber gets exactly the 2 oldest messages it missed.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn offline_opts_max_returned_count() {
+            let setup = scenarios::Setup {
+                fetch_options: r#", "offline_opts": {"max_returned_count": 2}"#.to_string(),
+                ..scenarios::Setup::plain()
+            };
+            let e = env(setup).await;
+            scenarios::max_returned_count(&e.broker, &e.store).await;
+        }
+
+        /// Messages older than time_range stay undelivered; the backend-wide default applies.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn offline_opts_time_range() {
+            let setup =
+                scenarios::Setup { extra: format!("backend.{}.time_range = 2s\n", $db), ..scenarios::Setup::plain() };
+            let e = env(setup).await;
+            scenarios::time_range(&e.broker, &e.store).await;
+        }
+    };
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 
 /// How long a scenario waits for something that should happen.

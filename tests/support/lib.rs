@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod configs;
+pub mod databases;
 pub mod mqtt;
 pub mod store;
 

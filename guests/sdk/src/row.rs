@@ -17,6 +17,7 @@ pub fn text(value: &Value) -> Option<String> {
 pub fn int(value: &Value) -> Option<i64> {
     match value {
         Value::Int(i) => Some(*i),
+        Value::Boolean(b) => Some(i64::from(*b)),
         Value::Float(f) => Some(*f as i64),
         Value::Text(s) => s.trim().parse().ok(),
         _ => None,

@@ -27,6 +27,10 @@ impl<'a> Db<'a> {
         Ok(self.statements.get_or_init(|| s))
     }
 
+    pub fn pool(&self) -> &str {
+        self.pool
+    }
+
     pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, Error> {
         sql::execute(self.pool, statement, params)
     }

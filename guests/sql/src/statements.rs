@@ -108,7 +108,6 @@ static MYSQL: Statements = Statements {
     retained_like: SQLITE.retained_like,
 };
 
-// The seed's PostgreSQL `mqtt_retain` has no `node` column, so the node is not kept there.
 static POSTGRES: Statements = Statements {
     client_connected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
         VALUES ($1, 1, $2, $3, NULL, $4) ON CONFLICT (clientid) DO UPDATE SET state = 1, \
@@ -137,9 +136,10 @@ static POSTGRES: Statements = Statements {
         SELECT $1, $2, id, $3 FROM mqtt_msg WHERE msgid = $4 ORDER BY id DESC LIMIT 1 \
         ON CONFLICT (clientid, topic) DO UPDATE SET mid = GREATEST(mqtt_acked.mid, EXCLUDED.mid), \
         created = EXCLUDED.created",
-    retain: "INSERT INTO mqtt_retain(topic, msgid, sender, qos, payload, arrived) \
-        VALUES ($1, $2, $3, $5, $6, $7) ON CONFLICT (topic) DO UPDATE SET msgid = EXCLUDED.msgid, \
-        sender = EXCLUDED.sender, qos = EXCLUDED.qos, payload = EXCLUDED.payload, arrived = EXCLUDED.arrived",
+    retain: "INSERT INTO mqtt_retain(topic, msgid, sender, node, qos, payload, arrived) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic) DO UPDATE SET msgid = EXCLUDED.msgid, \
+        sender = EXCLUDED.sender, node = EXCLUDED.node, qos = EXCLUDED.qos, payload = EXCLUDED.payload, \
+        arrived = EXCLUDED.arrived",
     delete_retained: "DELETE FROM mqtt_retain WHERE topic = $1",
     retained_exact: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain WHERE topic = $1",
     retained_like: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain \

@@ -4,6 +4,8 @@
 //! configuration names, owned by the host. Guests never see a connection or
 //! a credential, only a pool's name.
 
+pub mod mysql;
+pub mod pgsql;
 pub mod sql;
 pub mod sqlite;
 
@@ -74,6 +76,11 @@ impl Pools {
 async fn build_pool(kind: BackendKind, entry: &PoolEntry, config: &Config) -> Result<AnyPool, ConfigError> {
     match kind {
         BackendKind::Sqlite => Ok(AnyPool::Sql(SqlPool::Sqlite(sqlite::pool::connect(entry, &config.base_dir).await?))),
+        BackendKind::Mysql => Ok(AnyPool::Sql(SqlPool::Mysql(mysql::pool::connect(entry)?))),
+        // TimescaleDB is PostgreSQL with an extension: the same pool, the same keys.
+        BackendKind::Pgsql | BackendKind::Timescale => {
+            Ok(AnyPool::Sql(SqlPool::Postgres(pgsql::pool::connect(kind, entry, &config.base_dir)?)))
+        }
         other => Err(ConfigError::at(
             &entry.at,
             format!("the {other} backend is not available in this version of cistern yet"),

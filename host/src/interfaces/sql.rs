@@ -44,6 +44,18 @@ impl sql::Host for HostState {
         self.in_host(p.execute(&statement, params).instrument(span)).await.map_err(to_wit)
     }
 
+    async fn execute_batch(
+        &mut self,
+        pool: String,
+        statement: String,
+        rows: Vec<Vec<sql::Value>>,
+    ) -> Result<u64, types::Error> {
+        let p = self.sql_pool(&pool)?;
+        let span = self.span("execute_batch");
+        let rows = rows.into_iter().map(|r| r.into_iter().map(from_wit).collect()).collect();
+        self.in_host(p.execute_batch(&statement, rows).instrument(span)).await.map_err(to_wit)
+    }
+
     async fn query(
         &mut self,
         pool: String,
@@ -61,6 +73,7 @@ impl sql::Host for HostState {
 fn from_wit(v: sql::Value) -> SqlValue {
     match v {
         sql::Value::Null => SqlValue::Null,
+        sql::Value::Boolean(b) => SqlValue::Bool(b),
         sql::Value::Int(i) => SqlValue::Int(i),
         sql::Value::Float(f) => SqlValue::Float(f),
         sql::Value::Text(s) => SqlValue::Text(s),
@@ -72,6 +85,7 @@ fn from_wit(v: sql::Value) -> SqlValue {
 fn into_wit(v: SqlValue) -> sql::Value {
     match v {
         SqlValue::Null => sql::Value::Null,
+        SqlValue::Bool(b) => sql::Value::Boolean(b),
         SqlValue::Int(i) => sql::Value::Int(i),
         SqlValue::Float(f) => sql::Value::Float(f),
         SqlValue::Text(s) => sql::Value::Text(s),

@@ -3,6 +3,7 @@
 mod client;
 mod message;
 mod retain;
+mod timescale;
 
 use cistern_guest::{Context, Error, Event, Outcome};
 
@@ -29,6 +30,8 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         "on_client_connected" => client::connected(&db, event),
         "on_client_disconnected" => client::disconnected(&db, event),
         "on_subscribe_lookup" => client::subscribe_lookup(&db, event),
+        // TimescaleDB's on_message_publish writes rows by its template file.
+        "on_message_publish" if ctx.backend == "timescale" => timescale::publish(&db, ctx, event),
         "on_message_publish" => message::publish(&db, event, 1),
         "on_message_store" => message::publish(&db, event, 0),
         "on_message_fetch" => message::fetch(&db, ctx, event),

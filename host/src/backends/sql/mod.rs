@@ -1,11 +1,12 @@
 //! What the SQL databases share: the value type bound as parameters and read
 //! back from rows, the pool of any dialect, and the errors.
 
+pub mod server;
 mod value;
 
 pub use value::SqlValue;
 
-use crate::backends::sqlite;
+use crate::backends::{mysql, pgsql, sqlite};
 
 /// The most rows one query may return to a guest; a guest pages past it.
 pub const MAX_ROWS: usize = 100_000;
@@ -14,6 +15,8 @@ pub const MAX_ROWS: usize = 100_000;
 #[derive(Clone, Debug)]
 pub enum SqlPool {
     Sqlite(sqlx::SqlitePool),
+    Mysql(sqlx::MySqlPool),
+    Postgres(sqlx::PgPool),
 }
 
 /// Which SQL a pool speaks.
@@ -28,6 +31,8 @@ impl SqlPool {
     pub fn dialect(&self) -> Dialect {
         match self {
             SqlPool::Sqlite(_) => Dialect::Sqlite,
+            SqlPool::Mysql(_) => Dialect::Mysql,
+            SqlPool::Postgres(_) => Dialect::Postgres,
         }
     }
 
@@ -35,6 +40,18 @@ impl SqlPool {
     pub async fn execute(&self, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
         match self {
             SqlPool::Sqlite(p) => sqlite::operations::execute(p, statement, params).await,
+            SqlPool::Mysql(p) => mysql::operations::execute(p, statement, params).await,
+            SqlPool::Postgres(p) => pgsql::operations::execute(p, statement, params).await,
+        }
+    }
+
+    /// Runs one statement for each set of parameters, in one transaction:
+    /// either every row is written or none is.
+    pub async fn execute_batch(&self, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
+        match self {
+            SqlPool::Sqlite(p) => sqlite::operations::execute_batch(p, statement, rows).await,
+            SqlPool::Mysql(p) => mysql::operations::execute_batch(p, statement, rows).await,
+            SqlPool::Postgres(p) => pgsql::operations::execute_batch(p, statement, rows).await,
         }
     }
 
@@ -42,6 +59,8 @@ impl SqlPool {
     pub async fn query(&self, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
         match self {
             SqlPool::Sqlite(p) => sqlite::operations::query(p, statement, params).await,
+            SqlPool::Mysql(p) => mysql::operations::query(p, statement, params).await,
+            SqlPool::Postgres(p) => pgsql::operations::query(p, statement, params).await,
         }
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
     Null,
+    Bool(bool),
     Int(i64),
     Float(f64),
     Text(String),

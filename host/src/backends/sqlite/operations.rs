@@ -15,6 +15,17 @@ pub async fn execute(pool: &SqlitePool, statement: &str, params: Vec<SqlValue>) 
     Ok(query.execute(pool).await?.rows_affected())
 }
 
+/// One statement for many sets of parameters, in one transaction: all or nothing.
+pub async fn execute_batch(pool: &SqlitePool, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
+    let mut tx = pool.begin().await?;
+    let mut affected = 0;
+    for params in rows {
+        affected += bind_all(sqlx::query(statement), params).execute(&mut *tx).await?.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(affected)
+}
+
 pub async fn query(pool: &SqlitePool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
     let rows = bind_all(sqlx::query(statement), params).fetch_all(pool).await?;
     if rows.len() > MAX_ROWS {
@@ -27,6 +38,7 @@ fn bind_all(mut query: Query<'_>, params: Vec<SqlValue>) -> Query<'_> {
     for p in params {
         query = match p {
             SqlValue::Null => query.bind(None::<i64>),
+            SqlValue::Bool(b) => query.bind(b),
             SqlValue::Int(i) => query.bind(i),
             SqlValue::Float(f) => query.bind(f),
             SqlValue::Text(s) => query.bind(s),

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rmqtt::codec::types::QoS;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{HookResult, Parameter, ReturnType};
 use rmqtt::session::Session;
 use rmqtt::types::{From, Id, Message as SessionMessage, Subscribe};
+use tokio::sync::Semaphore;
 
 use super::convert;
 use super::order::ClientOrder;
@@ -20,7 +22,12 @@ pub struct Adapter {
     node: String,
     sessions: Sessions,
     order: Arc<ClientOrder>,
+    /// Room for QoS 0 messages being stored in the background.
+    background: Arc<Semaphore>,
 }
+
+/// QoS 0 messages that may be in the background at once; past that, in line.
+const BACKGROUND_LIMIT: usize = 4096;
 
 /// The handler registered for every hook type; rmqtt wants one box per type.
 pub struct Handler(pub Arc<Adapter>);
@@ -34,10 +41,17 @@ impl rmqtt::hook::Handler for Handler {
 
 impl Adapter {
     pub fn new(runtime: Arc<Runtime>, scx: ServerContext, node: String) -> Self {
-        Adapter { runtime, scx, node, sessions: Sessions::default(), order: Arc::default() }
+        Adapter {
+            runtime,
+            scx,
+            node,
+            sessions: Sessions::default(),
+            order: Arc::default(),
+            background: Arc::new(Semaphore::new(BACKGROUND_LIMIT)),
+        }
     }
 
-    async fn hook(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
+    async fn hook(self: &Arc<Self>, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
         match param {
             Parameter::ClientConnected(s) => {
                 let _after_last_disconnect = self.order.turn(&s.id.client_id).await;
@@ -87,9 +101,29 @@ impl Adapter {
                     None => convert::client(&from.id, &self.node),
                 };
                 let message = convert::message(&p, id, &from.id.client_id);
-                let outcome = self.runtime.handle(Event::MessagePublish { client, message }).await;
-                if let Some(s) = s {
-                    self.apply(s, outcome, None).await;
+                let event = Event::MessagePublish { client, message };
+                match s {
+                    // QoS 0 asks for no acknowledgement, so its storing need not hold up the
+                    // publisher's session (see `order`); it keeps its place among the
+                    // client's other messages all the same.
+                    Some(s) if p.qos == QoS::AtMostOnce => match self.background.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let turn = self.order.turn(&s.id.client_id).await;
+                            let (adapter, session) = (self.clone(), (*s).clone());
+                            tokio::spawn(async move {
+                                let outcome = adapter.runtime.handle(event).await;
+                                adapter.apply(&session, outcome, None).await;
+                                adapter.order.release(&session.id.client_id, turn);
+                                drop(permit);
+                            });
+                        }
+                        // Too much already in the background: store this one in line.
+                        Err(_) => self.publish_in_line(s, event).await,
+                    },
+                    Some(s) => self.publish_in_line(s, event).await,
+                    None => {
+                        self.runtime.handle(event).await;
+                    }
                 }
                 return (true, Some(HookResult::Publish(p)));
             }
@@ -134,6 +168,14 @@ impl Adapter {
             _ => {}
         }
         (true, acc)
+    }
+
+    /// Stores a publish before the broker goes on (and acknowledges it), in
+    /// the client's turn, after any of its messages still in the background.
+    async fn publish_in_line(&self, s: &Session, event: Event) {
+        let _turn = self.order.turn(&s.id.client_id).await;
+        let outcome = self.runtime.handle(event).await;
+        self.apply(s, outcome, None).await;
     }
 
     fn client(&self, s: &Session) -> crate::model::Client {

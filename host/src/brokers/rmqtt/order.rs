@@ -1,11 +1,13 @@
-//! Keeps each client's connection events in order while letting rmqtt's
-//! session task finish its disconnect without waiting for the database.
+//! Keeps each client's events in order while letting rmqtt's session task
+//! go on without waiting for the database where nothing waits on the result.
 //!
 //! rmqtt refuses a client that reconnects while its previous session is
-//! still running its disconnect hooks ("recv kick result"), so the adapter
-//! stores `client.disconnected` in the background. The next
-//! `client.connected` of the same client waits for that write, so the store
-//! never shows a connected client as offline.
+//! still busy in a hook: the new connection's "kick" can go unanswered
+//! ("recv kick result"). So the adapter stores `client.disconnected`, and QoS 0
+//! publishes (which no PUBACK waits for), in the background, each in its
+//! client's turn: the next `client.connected` waits for the disconnect to be
+//! written (the store never shows a connected client as offline), and a
+//! client's messages are stored in the order it sent them.
 
 use std::sync::Arc;
 

@@ -1,0 +1,77 @@
+//! TimescaleDB's `on_message_publish`: each template of the template file
+//! whose topic filter matches the message turns it into rows (one, or one
+//! per element `$0` walks), written in one transaction per template.
+//!
+//! Every matching template is expanded before anything is written, so a
+//! payload that does not fit any of them writes nothing.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use cistern_guest::{settings, sql, wrong_hook, Context, Error, Event, Outcome, Value};
+use cistern_template::timescale::{self, Template};
+use cistern_template::Value as TemplateValue;
+
+use crate::db::Db;
+
+thread_local! {
+    /// Parsed template files, by a hash of their text: an instance parses each once.
+    static PARSED: RefCell<HashMap<u64, Rc<Vec<Template>>>> = RefCell::new(HashMap::new());
+}
+
+pub fn publish(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    let Event::MessagePublish(publish) = event else {
+        return Err(wrong_hook("on_message_publish", "message.publish", event));
+    };
+    let templates = templates(ctx)?;
+    let m = &publish.message;
+    let view = cistern_template::Message {
+        id: &m.id,
+        clientid: &publish.client.clientid,
+        username: publish.client.username.as_deref(),
+        peerhost: publish.client.peerhost.as_deref(),
+        qos: m.qos,
+        topic: &m.topic,
+        payload: &m.payload,
+        timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
+    };
+    let mut batches = Vec::new();
+    for t in templates.iter().filter(|t| cistern_topic::matches(&t.filter, &m.topic)) {
+        let rows = t.rows(&view).map_err(|e| {
+            Error::InvalidInput(format!("template {} refused message {} on {}: {e}", t.name, m.id, m.topic))
+        })?;
+        batches.push((t, rows));
+    }
+    for (t, rows) in batches {
+        if rows.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
+        sql::execute_batch(db.pool(), &t.sql, &rows)?;
+    }
+    Ok(Outcome::none())
+}
+
+fn templates(ctx: &Context) -> Result<Rc<Vec<Template>>, Error> {
+    let text = settings::get(ctx, "template").ok_or_else(|| {
+        Error::InvalidInput("no template: the host passes the timescale template file as `template`".into())
+    })?;
+    let key = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    if let Some(t) = PARSED.with(|p| p.borrow().get(&key).cloned()) {
+        return Ok(t);
+    }
+    let parsed = Rc::new(timescale::parse(text).map_err(|e| Error::InvalidInput(format!("template file: {e}")))?);
+    PARSED.with(|p| p.borrow_mut().insert(key, parsed.clone()));
+    Ok(parsed)
+}
+
+fn to_sql(v: TemplateValue) -> Value {
+    match v {
+        TemplateValue::Null => Value::Null,
+        TemplateValue::Bool(b) => Value::Boolean(b),
+        TemplateValue::Int(i) => Value::Int(i),
+        TemplateValue::Float(f) => Value::Float(f),
+        TemplateValue::Text(s) => Value::Text(s),
+    }
+}

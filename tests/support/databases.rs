@@ -1,0 +1,207 @@
+//! Fresh databases on the real MySQL (MariaDB) and PostgreSQL servers that
+//! `scripts/services.sh` runs, one per test, created and filled the way the
+//! README tells users to: the `mysql` and `psql` clients importing the
+//! schema files in `sql/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The repository's `sql/` folder.
+pub fn schema(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql").join(file)
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests with scripts/test.sh, which starts the database servers, \
+             or start them with `scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"`"
+        )
+    })
+}
+
+/// A name no other test uses.
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+    format!("{prefix}_{}_{}_{}", std::process::id(), t % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A database made for one test, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Mysql,
+    Postgres,
+}
+
+impl TestDb {
+    /// A MySQL database with `sql/mysql.sql` imported as `mysql ... db < sql/mysql.sql`.
+    pub fn mysql() -> TestDb {
+        let db = TestDb {
+            name: unique("cistern"),
+            port: env("CISTERN_MYSQL_PORT").parse().unwrap(),
+            user: "cistern".into(),
+            password: "cistern".into(),
+            kind: Kind::Mysql,
+        };
+        run(db.mysql_cli().arg("-e").arg(format!("create database `{}`", db.name)), "create database");
+        db.import("mysql.sql");
+        db
+    }
+
+    /// A PostgreSQL database with `sql/pgsql.sql` imported (what `\i sql/pgsql.sql` does).
+    pub fn postgres() -> TestDb {
+        TestDb::postgres_with(&["pgsql.sql"])
+    }
+
+    /// A PostgreSQL database with the given schema files imported.
+    pub fn postgres_with(files: &[&str]) -> TestDb {
+        TestDb::postgres_on(env("CISTERN_PG_PORT").parse().unwrap(), files)
+    }
+
+    /// A database on the PostgreSQL server at `port`.
+    pub fn postgres_on(port: u16, files: &[&str]) -> TestDb {
+        let db = TestDb {
+            name: unique("cistern"),
+            port,
+            user: "cistern".into(),
+            password: "cistern".into(),
+            kind: Kind::Postgres,
+        };
+        run(db.psql_cli("postgres").arg("-c").arg(format!("create database \"{}\"", db.name)), "createdb");
+        for f in files {
+            db.import(f);
+        }
+        db
+    }
+
+    /// Imports a file from `sql/` the way the README says to.
+    pub fn import(&self, file: &str) {
+        let path = schema(file);
+        match self.kind {
+            Kind::Mysql => {
+                let f = std::fs::File::open(&path).unwrap();
+                let mut cmd = self.mysql_cli();
+                cmd.arg(&self.name);
+                let out = cmd.stdin(f).output().unwrap();
+                assert!(out.status.success(), "importing {file}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Kind::Postgres => run(
+                self.psql_cli(&self.name).arg("-c").arg(format!("\\i {}", path.display())),
+                &format!("importing {file}"),
+            ),
+        }
+    }
+
+    fn mysql_cli(&self) -> Command {
+        let mut c = Command::new("mysql");
+        c.args(["-h", "127.0.0.1", "-P", &self.port.to_string(), "-u", &self.user]).arg(format!("-p{}", self.password));
+        c
+    }
+
+    fn psql_cli(&self, database: &str) -> Command {
+        let mut c = Command::new("psql");
+        c.arg(format!("postgres://{}:{}@127.0.0.1:{}/{database}", self.user, self.password, self.port)).args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+        ]);
+        c
+    }
+
+    /// The URL sqlx connects to.
+    pub fn url(&self) -> String {
+        match self.kind {
+            Kind::Mysql => format!("mysql://{}:{}@127.0.0.1:{}/{}", self.user, self.password, self.port, self.name),
+            Kind::Postgres => {
+                format!("postgres://{}:{}@127.0.0.1:{}/{}", self.user, self.password, self.port, self.name)
+            }
+        }
+    }
+
+    /// The `backend.<db>.<pool>.*` lines for a pool on this database.
+    pub fn pool_config(&self, backend: &str, pool: &str) -> String {
+        let user_key = if self.kind == Kind::Mysql { "user" } else { "username" };
+        format!(
+            "backend.{backend}.{pool}.server = 127.0.0.1:{}\nbackend.{backend}.{pool}.{user_key} = {}\n\
+             backend.{backend}.{pool}.password = {}\nbackend.{backend}.{pool}.database = {}\nbackend.{backend}.{pool}.pool_size = 4\n",
+            self.port, self.user, self.password, self.name
+        )
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = match self.kind {
+            Kind::Mysql => self.mysql_cli().arg("-e").arg(format!("drop database if exists `{}`", self.name)).output(),
+            Kind::Postgres => self
+                .psql_cli("postgres")
+                .arg("-c")
+                .arg(format!("drop database if exists \"{}\" with (force)", self.name))
+                .output(),
+        };
+    }
+}
+
+/// A PostgreSQL server of a test's own (on its own port and data
+/// directory), so the test can stop and start it without disturbing others.
+pub struct PrivateServer {
+    run_dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PrivateServer {
+    pub fn postgres() -> PrivateServer {
+        let run_dir = tempfile::tempdir().unwrap();
+        let [port] = crate::broker::free_ports();
+        let s = PrivateServer { run_dir, port };
+        s.start();
+        s
+    }
+
+    fn script(&self, action: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services/postgres.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .env("CISTERN_RUN", self.run_dir.path())
+            .env("CISTERN_PG_PORT", self.port.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "postgres.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn start(&self) {
+        self.script("start");
+    }
+
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    /// A fresh database on this server with the given schema files imported.
+    pub fn database(&self, files: &[&str]) -> TestDb {
+        TestDb::postgres_on(self.port, files)
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
