@@ -112,9 +112,46 @@ async fn measure(label: &str, database: &str) {
     );
 }
 
+/// The wasm boundary alone: a guest function that makes one host call (the
+/// clock) and returns, against the same in plain Rust.
+async fn boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let guests = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist");
+    let text = format!(
+        "cistern.guests.dir = {guests}\nbackend.sqlite.pool1.database = :memory:\n\
+         backend.sqlite.hook.message.publish.1 = {{\"action\": {{\"module\": \"misbehave\", \"function\": \"clock\"}}}}\n"
+    );
+    let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
+    let runtime = Runtime::with_config(config, None).await.expect("runtime");
+    let plain = |_: &Event| std::hint::black_box(std::time::SystemTime::now());
+    for _ in 0..1000 {
+        runtime.handle(event(&runtime.ids)).await;
+    }
+    let n = ROUNDS * PER_ROUND * 5;
+    let events: Vec<Event> = (0..n).map(|_| event(&runtime.ids)).collect();
+    let t = Instant::now();
+    for e in &events {
+        runtime.handle(e.clone()).await;
+    }
+    let wasm = t.elapsed();
+    let t = Instant::now();
+    for e in &events {
+        plain(std::hint::black_box(e));
+        std::hint::black_box(e.clone());
+    }
+    let rust = t.elapsed();
+    let (w, r) = (wasm.as_secs_f64() * 1e6 / n as f64, rust.as_secs_f64() * 1e6 / n as f64);
+    println!(
+        "hook_cost/boundary: a guest hook with one host call {w:.2} us/hook, the same in plain Rust {r:.3} us/hook \
+         (the wasm path costs {:.2} us more per hook, routing and conversion included; {n} hooks each)",
+        w - r
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
+        boundary().await;
         // In memory, so the database costs little and the wasm path shows.
         measure("sqlite-memory", ":memory:").await;
         // On disk (WAL, synchronous=NORMAL), as cistern stores by default.

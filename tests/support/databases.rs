@@ -133,12 +133,17 @@ impl TestDb {
         }
     }
 
-    /// The `backend.<db>.<pool>.*` lines for a pool on this database.
+    /// The `backend.<db>.<pool>.*` lines for a pool of 4 connections on this database.
     pub fn pool_config(&self, backend: &str, pool: &str) -> String {
+        self.pool_config_sized(backend, pool, 4)
+    }
+
+    /// The `backend.<db>.<pool>.*` lines for a pool of `size` connections on this database.
+    pub fn pool_config_sized(&self, backend: &str, pool: &str, size: u32) -> String {
         let user_key = if self.kind == Kind::Mysql { "user" } else { "username" };
         format!(
             "backend.{backend}.{pool}.server = 127.0.0.1:{}\nbackend.{backend}.{pool}.{user_key} = {}\n\
-             backend.{backend}.{pool}.password = {}\nbackend.{backend}.{pool}.database = {}\nbackend.{backend}.{pool}.pool_size = 4\n",
+             backend.{backend}.{pool}.password = {}\nbackend.{backend}.{pool}.database = {}\nbackend.{backend}.{pool}.pool_size = {size}\n",
             self.port, self.user, self.password, self.name
         )
     }

@@ -1,11 +1,13 @@
 //! A guest that misbehaves on purpose, so tests can show that only the call
-//! it fails is lost: the broker keeps delivering and persisting.
+//! it fails is lost: the broker keeps delivering and persisting. Its `clock`
+//! function behaves: one host call and back, the smallest useful hook, which
+//! the `hook_cost` benchmark times.
 
-use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
+use cistern_guest::{clock, Context, Error, Event, FunctionInfo, Guest, Outcome};
 
 struct Misbehave;
 
-const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail"];
+const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock"];
 
 impl Guest for Misbehave {
     fn functions() -> Vec<FunctionInfo> {
@@ -18,6 +20,10 @@ impl Guest for Misbehave {
             "spin" => spin(),
             "hog" => hog(),
             "fail" => Err(Error::Other("misbehave: failing on purpose".into())),
+            "clock" => {
+                std::hint::black_box(clock::now_ms());
+                Ok(Outcome::none())
+            }
             other => Err(Error::InvalidInput(format!("no function {other}"))),
         }
     }

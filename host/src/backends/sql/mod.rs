@@ -14,7 +14,7 @@ pub const MAX_ROWS: usize = 100_000;
 /// A pool of one of the SQL databases.
 #[derive(Clone, Debug)]
 pub enum SqlPool {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(sqlite::pool::SqliteDb),
     Mysql(sqlx::MySqlPool),
     Postgres(sqlx::PgPool),
 }

@@ -1,8 +1,9 @@
 //! Statements against a SQLite pool, with bound parameters and typed rows.
 
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
+use sqlx::{Column, Row, Sqlite, TypeInfo, ValueRef};
 
+use super::pool::SqliteDb;
 use crate::backends::sql::{SqlError, SqlValue, MAX_ROWS};
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
@@ -10,14 +11,16 @@ type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 /// The text form timestamps take in SQLite, the one its date functions read.
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
-pub async fn execute(pool: &SqlitePool, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
+pub async fn execute(db: &SqliteDb, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
     let query = bind_all(sqlx::query(statement), params);
-    Ok(query.execute(pool).await?.rows_affected())
+    let _turn = db.write_turn().await;
+    Ok(query.execute(&db.pool).await?.rows_affected())
 }
 
 /// One statement for many sets of parameters, in one transaction: all or nothing.
-pub async fn execute_batch(pool: &SqlitePool, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
-    let mut tx = pool.begin().await?;
+pub async fn execute_batch(db: &SqliteDb, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool.begin().await?;
     let mut affected = 0;
     for params in rows {
         affected += bind_all(sqlx::query(statement), params).execute(&mut *tx).await?.rows_affected();
@@ -26,12 +29,24 @@ pub async fn execute_batch(pool: &SqlitePool, statement: &str, rows: Vec<Vec<Sql
     Ok(affected)
 }
 
-pub async fn query(pool: &SqlitePool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
-    let rows = bind_all(sqlx::query(statement), params).fetch_all(pool).await?;
+pub async fn query(db: &SqliteDb, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+    let query = bind_all(sqlx::query(statement), params);
+    // A query may write too (`INSERT ... RETURNING`): only a plain SELECT skips the writers' queue.
+    let rows = if reads_only(statement) {
+        query.fetch_all(&db.pool).await?
+    } else {
+        let _turn = db.write_turn().await;
+        query.fetch_all(&db.pool).await?
+    };
     if rows.len() > MAX_ROWS {
         return Err(SqlError::TooManyRows);
     }
     rows.iter().map(decode_row).collect()
+}
+
+fn reads_only(statement: &str) -> bool {
+    let head: String = statement.trim_start().chars().take(6).collect();
+    head.eq_ignore_ascii_case("select")
 }
 
 fn bind_all(mut query: Query<'_>, params: Vec<SqlValue>) -> Query<'_> {
@@ -92,10 +107,10 @@ mod tests {
     use super::*;
     use sqlx::sqlite::SqlitePoolOptions;
 
-    async fn memory_pool() -> SqlitePool {
+    async fn memory_pool() -> SqliteDb {
         let pool = SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
         sqlx::raw_sql(crate::backends::sqlite::pool::SCHEMA).execute(&pool).await.unwrap();
-        pool
+        SqliteDb::new(pool)
     }
 
     /// Every value type survives a round trip through the seed's tables, bound, not spliced.

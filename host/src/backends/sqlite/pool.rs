@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -10,10 +11,37 @@ use sqlx::SqlitePool;
 use super::config::SqliteConfig;
 use crate::config::{ConfigError, PoolEntry};
 
+/// A SQLite database: a pool of connections for reading, one writer at a time.
+///
+/// SQLite lets one writer in at a time and turns the others away with
+/// SQLITE_BUSY, whereupon they sleep in its busy handler (1, 2, 5, 10 ms...)
+/// and throughput collapses under concurrent publishers. Writers queue here,
+/// in the process, instead: each goes the moment the one before is done.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteDb {
+    pub fn new(pool: SqlitePool) -> Self {
+        SqliteDb { pool, writer: Arc::default() }
+    }
+
+    /// Waits for this database's turn to write.
+    pub async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+}
+
 /// The schema, applied on start; every statement is `IF NOT EXISTS`.
 pub const SCHEMA: &str = include_str!("../../../../sql/sqlite.sql");
 
-pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqlitePool, ConfigError> {
+pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqliteDb, ConfigError> {
+    open(entry, base_dir).await.map(SqliteDb::new)
+}
+
+async fn open(entry: &PoolEntry, base_dir: &Path) -> Result<SqlitePool, ConfigError> {
     let config: SqliteConfig = crate::config::pool_config(entry, "sqlite")?;
     if config.database == ":memory:" {
         return connect_memory(entry).await;

@@ -1,0 +1,166 @@
+//! `message.publish` persistence throughput into PostgreSQL and into MySQL
+//! through cistern (`on_message_publish` in the wasm guest, through the host's
+//! `sql` interface), against a plain sqlx program issuing the same inserts
+//! over a pool of the same size, at the same concurrency, in one run.
+//!
+//! Needs the database servers: `scripts/services.sh up mariadb postgres` and
+//! `eval "$(scripts/services.sh env mariadb postgres)"`, then
+//! `cargo bench -p cistern --bench sql_publish`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cistern::backends::{AnyPool, SqlPool, SqlValue};
+use cistern::config::{BackendKind, Config};
+use cistern::model::{Client, Event, Message};
+use cistern::runtime::Runtime;
+use cistern_tests::databases::TestDb;
+
+const POOL_SIZE: u32 = 8;
+const TASKS: usize = 32;
+const PER_TASK: usize = 250;
+const ROUNDS: usize = 3;
+
+fn event(runtime: &Runtime, task: usize) -> (Client, Message) {
+    let client = Client {
+        clientid: format!("bench-{task}"),
+        username: None,
+        peerhost: Some("127.0.0.1".into()),
+        node: "cistern@127.0.0.1".into(),
+    };
+    let message = Message {
+        id: runtime.ids.next(),
+        topic: format!("bench/{task}/data"),
+        payload: bytes::Bytes::from_static(b"{\"temperature\": 21.5, \"humidity\": 40.3}"),
+        qos: 1,
+        retain: false,
+        sender: client.clientid.clone(),
+        timestamp_ms: 1_700_000_000_000,
+    };
+    (client, message)
+}
+
+/// The plain program's insert: the statement the guest's `on_message_publish` makes.
+fn insert(dialect_pg: bool) -> &'static str {
+    if dialect_pg {
+        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    } else {
+        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    }
+}
+
+async fn through_cistern(runtime: &Arc<Runtime>) -> Duration {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let runtime = runtime.clone();
+            tokio::spawn(async move {
+                for _ in 0..PER_TASK {
+                    let (client, message) = event(&runtime, t);
+                    runtime.handle(Event::MessagePublish { client, message }).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
+
+async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool) -> Duration {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let (runtime, pool) = (runtime.clone(), pool.clone());
+            tokio::spawn(async move {
+                for _ in 0..PER_TASK {
+                    let (client, m) = event(&runtime, t);
+                    let params = vec![
+                        SqlValue::Text(m.id),
+                        SqlValue::Text(m.topic),
+                        SqlValue::Text(m.sender),
+                        SqlValue::Text(client.node),
+                        SqlValue::Int(m.qos.into()),
+                        SqlValue::Int(m.retain.into()),
+                        SqlValue::Bytes(m.payload.to_vec()),
+                        SqlValue::Timestamp(m.timestamp_ms as i64),
+                    ];
+                    plain_insert(&pool, insert(pg), params).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
+
+/// A plain sqlx insert on the pool, no cistern code in between.
+async fn plain_insert(pool: &SqlPool, sql: &str, params: Vec<SqlValue>) {
+    macro_rules! bind_all {
+        ($q:expr) => {{
+            let mut q = $q;
+            for p in params {
+                q = match p {
+                    SqlValue::Text(s) => q.bind(s),
+                    SqlValue::Int(i) => q.bind(i),
+                    SqlValue::Bytes(b) => q.bind(b),
+                    SqlValue::Timestamp(ms) => q.bind(SqlValue::naive_utc(ms)),
+                    other => panic!("not used here: {other:?}"),
+                };
+            }
+            q
+        }};
+    }
+    match pool {
+        SqlPool::Postgres(p) => {
+            bind_all!(sqlx::query(sql)).execute(p).await.expect("insert");
+        }
+        SqlPool::Mysql(p) => {
+            bind_all!(sqlx::query(sql)).execute(p).await.expect("insert");
+        }
+        SqlPool::Sqlite(_) => unreachable!("servers only"),
+    }
+}
+
+async fn measure(backend: &str, db: TestDb) {
+    let kind = if backend == "pgsql" { BackendKind::Pgsql } else { BackendKind::Mysql };
+    let text = format!(
+        "{}backend.{backend}.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
+        db.pool_config_sized(backend, "pool1", POOL_SIZE)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
+    let runtime = Runtime::with_config(config, None).await.expect("runtime");
+    let Some(AnyPool::Sql(pool)) = runtime.loaded().pool(kind, "pool1") else { panic!("no pool") };
+    // Warm up: connections, prepared statements, guest instances.
+    through_cistern(&runtime).await;
+    plain(&runtime, &pool, backend == "pgsql").await;
+
+    let (mut c, mut p) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        c.push(through_cistern(&runtime).await);
+        p.push(plain(&runtime, &pool, backend == "pgsql").await);
+    }
+    let n = (TASKS * PER_TASK) as f64;
+    let rate = |mut v: Vec<Duration>| {
+        v.sort();
+        n / v[v.len() / 2].as_secs_f64()
+    };
+    let (cistern_rate, plain_rate) = (rate(c), rate(p));
+    println!(
+        "sql_publish/{backend}: {TASKS} concurrent publishers, pool of {POOL_SIZE}, median of {ROUNDS} rounds of {n} inserts: \
+         cistern {cistern_rate:.0} msg/s, plain sqlx {plain_rate:.0} msg/s, ratio cistern/plain {:.2}",
+        cistern_rate / plain_rate
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        measure("pgsql", TestDb::postgres()).await;
+        measure("mysql", TestDb::mysql()).await;
+    });
+}
