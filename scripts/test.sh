@@ -13,3 +13,5 @@ scripts/services.sh up mariadb postgres
 eval "$(scripts/services.sh env mariadb postgres)"
 say "running the tests"
 cargo test --workspace "$@"
+# The guests' own unit tests, on the host's target.
+(cd guests && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/guests-host" cargo test --quiet)
