@@ -9,22 +9,7 @@ use cistern_tests::{configs, Broker, Store};
 use scenarios::BIN;
 
 async fn env(setup: scenarios::Setup) -> scenarios::Env {
-    let db = TestDb::postgres();
-    let store = Store::connect(&db).await;
-    if setup.hostile {
-        for t in scenarios::HOSTILE_TABLES {
-            store.execute(t, &[]).await;
-        }
-    }
-    let config = format!(
-        "{}{}{}{}",
-        configs::base(),
-        db.pool_config("pgsql", "pool1"),
-        configs::sql_hooks_with("pgsql", &setup.fetch_options),
-        setup.extra
-    );
-    let broker = Broker::start(BIN, &config);
-    scenarios::Env { broker, store, _keep: Box::new(db) }
+    scenarios::server_env(TestDb::postgres(), "pgsql", setup).await
 }
 
 sql_scenarios!("pgsql");
@@ -70,4 +55,33 @@ async fn the_database_goes_away_and_comes_back() {
     }
     let before = store.rows("select payload from mqtt_msg where topic = ?", &["outage/before"]).await;
     assert_eq!(before.len(), 1, "what was stored before the outage is still there");
+}
+
+/// A database that is down when cistern starts: cistern starts anyway, says
+/// so, and stores once the server is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_down_at_start_is_connected_when_it_comes() {
+    use std::time::Duration;
+    let server = cistern_tests::databases::PrivateServer::postgres();
+    let db = server.database(&["pgsql.sql"]);
+    server.stop();
+    let config = format!("{}{}{}", configs::base(), db.pool_config("pgsql", "pool1"), configs::sql_hooks("pgsql"));
+    let broker = Broker::start(BIN, &config);
+    let started = std::time::Instant::now();
+    while !broker.log().contains("not reachable yet") {
+        assert!(started.elapsed() < Duration::from_secs(15), "no word of the missing server:\n{}", broker.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    server.start();
+    let store = Store::connect(&db).await;
+    let started = std::time::Instant::now();
+    loop {
+        cistern_tests::publish(broker.port, "late-pub", "late/t", b"late", 1, false);
+        if !store.rows("select payload from mqtt_msg where topic = ?", &["late/t"]).await.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never stored:\n{}", broker.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

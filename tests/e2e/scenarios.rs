@@ -1,6 +1,8 @@
 //! The end-to-end scenarios of the seed, written once and run against each
 //! SQL backend: real broker, real MQTT clients, assertions on the seed's
 //! tables and on what clients receive.
+// Each backend's test file includes this module and uses what it needs of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -12,13 +14,13 @@ pub struct Setup {
     pub extra: String,
     /// Added to the `on_message_fetch` hook's JSON (e.g. `, "offline_opts": {...}`).
     pub fetch_options: String,
-    /// Whether the raw tables of [`hostile_raw_sql`] must exist before the broker starts.
-    pub hostile: bool,
+    /// Whether [`RAW_TABLES`] must exist before the broker starts.
+    pub raw_tables: bool,
 }
 
 impl Setup {
     pub fn plain() -> Setup {
-        Setup { extra: String::new(), fetch_options: String::new(), hostile: false }
+        Setup { extra: String::new(), fetch_options: String::new(), raw_tables: false }
     }
 }
 
@@ -29,10 +31,33 @@ pub struct Env {
     pub _keep: Box<dyn std::any::Any>,
 }
 
-/// The tables [`hostile_raw_sql`]'s raw actions write to, as plain SQL every dialect takes.
-pub const HOSTILE_TABLES: [&str; 2] = [
+/// A broker with the seed's hooks on a database server's fresh database.
+pub async fn server_env(db: cistern_tests::databases::TestDb, backend: &str, setup: Setup) -> Env {
+    let store = Store::connect(&db).await;
+    if setup.raw_tables {
+        for t in RAW_TABLES {
+            store.execute(t, &[]).await;
+        }
+    }
+    let config = format!(
+        "{}{}{}{}",
+        cistern_tests::configs::base(),
+        db.pool_config(backend, "pool1"),
+        cistern_tests::configs::sql_hooks_with(backend, &setup.fetch_options),
+        setup.extra
+    );
+    let broker = Broker::start(BIN, &config);
+    Env { broker, store, _keep: Box::new(db) }
+}
+
+/// The tables the raw actions of [`hostile_raw_sql`] and [`raw_sql_parameters`]
+/// write to, as plain SQL every dialect takes.
+pub const RAW_TABLES: [&str; 5] = [
     "create table raw_log(clientid varchar(255), topic varchar(255), payload text)",
     "create table raw_conn(clientid varchar(255))",
+    "create table raw_sub(clientid varchar(255), topic varchar(255), qos integer)",
+    "create table raw_delivered(msgid varchar(64), topic varchar(255), clientid varchar(255))",
+    "create table raw_acked(msgid varchar(64), topic varchar(255), clientid varchar(255))",
 ];
 
 /// The seed's scenarios as tests, for a backend file that defines
@@ -78,10 +103,26 @@ macro_rules! sql_scenarios {
         /// Hostile values are bound, stored verbatim, and harm no table.
         #[tokio::test(flavor = "multi_thread")]
         async fn hostile_raw_sql() {
-            let setup =
-                scenarios::Setup { extra: scenarios::hostile_hooks($db), hostile: true, ..scenarios::Setup::plain() };
+            let setup = scenarios::Setup {
+                extra: scenarios::hostile_hooks($db),
+                raw_tables: true,
+                ..scenarios::Setup::plain()
+            };
             let e = env(setup).await;
             scenarios::hostile_raw_sql(&e.broker, &e.store).await;
+        }
+
+        /// Raw SQL on session.subscribed, session.unsubscribed, message.delivered and
+        /// message.acked gets the parameters the seed's table lists, bound.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn raw_sql_parameters() {
+            let setup = scenarios::Setup {
+                extra: scenarios::parameter_hooks($db),
+                raw_tables: true,
+                ..scenarios::Setup::plain()
+            };
+            let e = env(setup).await;
+            scenarios::raw_sql_parameters(&e.broker, &e.store).await;
         }
 
         /// A returning subscriber gets exactly the 2 oldest messages it missed.
@@ -318,4 +359,58 @@ pub async fn time_range(broker: &Broker, store: &Store) {
     publish(broker.port, "opts-pub", "range/t", b"new1", 1, false);
     let got = Subscriber::start(broker.port, &SubscriberOptions::new("range-sub", "range/t")).collect_for(QUIET);
     assert_eq!(payloads(&got), ["new1"], "only what is younger than 2s");
+}
+
+/// Raw SQL hooks on every hook point that has parameters beyond the client's.
+pub fn parameter_hooks(db: &str) -> String {
+    format!(
+        r##"
+backend.{db}.hook.session.subscribed.8   = {{"topic": "params/#", "action": {{"sql": ["insert into raw_sub(clientid, topic, qos) values(${{clientid}}, ${{topic}}, ${{qos}})"]}}, "pool": "pool1"}}
+backend.{db}.hook.session.unsubscribed.8 = {{"topic": "params/#", "action": {{"sql": ["delete from raw_sub where clientid = ${{clientid}} and topic = ${{topic}}"]}}, "pool": "pool1"}}
+backend.{db}.hook.message.delivered.8    = {{"topic": "params/#", "action": {{"sql": ["insert into raw_delivered(msgid, topic, clientid) values(${{msgid}}, ${{topic}}, ${{clientid}})"]}}, "pool": "pool1"}}
+backend.{db}.hook.message.acked.8        = {{"topic": "params/#", "action": {{"sql": ["insert into raw_acked(msgid, topic, clientid) values(${{msgid}}, ${{topic}}, ${{clientid}})"]}}, "pool": "pool1"}}
+"##
+    )
+}
+
+/// What the raw actions of [`parameter_hooks`] write: subscriptions kept and
+/// removed, and the stored message's own id on delivery and on acknowledgement.
+pub async fn raw_sql_parameters(broker: &Broker, store: &Store) {
+    let mut opts = SubscriberOptions::new("params-sub", "params/a").timeout(30);
+    opts.topics.push("params/b".into());
+    opts.qos = 1;
+    let mut sub = Subscriber::start(broker.port, &opts);
+    let subs = store
+        .eventually("select topic, qos from raw_sub where clientid = ? order by topic", &["params-sub"], SOON, |r| {
+            r.len() == 2
+        })
+        .await;
+    assert_eq!(subs, [[Some("params/a".into()), Some("1".into())], [Some("params/b".into()), Some("1".into())]]);
+
+    publish(broker.port, "params-pub", "params/a", b"hello", 1, false);
+    assert_eq!(payloads(&sub.expect(1, SOON)), ["hello"]);
+    let msgid = store
+        .eventually("select msgid from mqtt_msg where topic = ?", &["params/a"], SOON, |r| r.len() == 1)
+        .await[0][0]
+        .clone();
+    let delivered =
+        store.eventually("select msgid, topic, clientid from raw_delivered", &[], SOON, |r| r.len() == 1).await;
+    assert_eq!(
+        delivered,
+        [[msgid.clone(), Some("params/a".into()), Some("params-sub".into())]],
+        "delivered: the stored id"
+    );
+    let acked = store.eventually("select msgid, topic, clientid from raw_acked", &[], SOON, |r| r.len() == 1).await;
+    assert_eq!(acked, [[msgid, Some("params/a".into()), Some("params-sub".into())]], "acknowledged: the stored id");
+    sub.kill();
+
+    // mosquitto_sub -U unsubscribes right after subscribing.
+    let mut unsub = SubscriberOptions::new("params-sub", "params/a").timeout(30);
+    unsub.topics.push("params/b".into());
+    let mut sub = Subscriber::start_with(broker.port, &unsub, &["-U", "params/b"]);
+    let left = store
+        .eventually("select distinct topic from raw_sub where clientid = ?", &["params-sub"], SOON, |r| r.len() == 1)
+        .await;
+    assert_eq!(left, [[Some("params/a".to_string())]], "the unsubscribed topic is deleted");
+    sub.collect_for(Duration::from_millis(100));
 }

@@ -10,9 +10,9 @@ async fn env(setup: scenarios::Setup) -> scenarios::Env {
     // The store exists before the broker starts, as a user's tables would.
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cistern.db");
-    if setup.hostile {
+    if setup.raw_tables {
         let pre = Store::sqlite(&db).await;
-        for t in scenarios::HOSTILE_TABLES {
+        for t in scenarios::RAW_TABLES {
             pre.execute(t, &[]).await;
         }
     }

@@ -72,6 +72,11 @@ impl Subscriber {
     /// Starts `mosquitto_sub` and waits until the broker acknowledged its
     /// subscriptions, or (a resumed session) has already delivered to it.
     pub fn start(port: u16, o: &SubscriberOptions) -> Subscriber {
+        Subscriber::start_with(port, o, &[])
+    }
+
+    /// [`Subscriber::start`] with more `mosquitto_sub` arguments.
+    pub fn start_with(port: u16, o: &SubscriberOptions, extra: &[&str]) -> Subscriber {
         // Line-buffered, so each line arrives as it is printed, not when a pipe buffer fills.
         let mut cmd = Command::new("stdbuf");
         cmd.args([
@@ -98,6 +103,7 @@ impl Subscriber {
         if let Some(n) = o.count {
             cmd.args(["-C", &n.to_string()]);
         }
+        cmd.args(extra);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("mosquitto_sub runs");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = channel();
