@@ -13,16 +13,14 @@ pub struct SqliteConfig {
     /// Relative to the directory of the top configuration file.
     /// `:memory:` keeps the store in memory, gone when cistern stops.
     pub database: String,
-    /// `pool_size`: connections. SQLite serialises writers, so a few suffice.
-    #[serde(default = "default_pool_size", deserialize_with = "values::parsed")]
+    /// `pool_size`: accepted as the other databases take it. SQLite has one
+    /// writer at a time, so one connection serves (see the module's header).
+    #[serde(default, deserialize_with = "values::parsed")]
+    #[allow(dead_code)]
     pub pool_size: u32,
-    /// `busy_timeout`: how long a writer waits for another to finish.
+    /// `busy_timeout`: how long to wait for another process writing the file.
     #[serde(default = "default_busy_timeout", deserialize_with = "values::duration")]
     pub busy_timeout: Duration,
-}
-
-const fn default_pool_size() -> u32 {
-    4
 }
 
 const fn default_busy_timeout() -> Duration {

@@ -1,90 +1,59 @@
-//! Opening a SQLite pool: WAL journal for concurrent readers, and the
-//! seed's tables (`sql/sqlite.sql`) created when missing.
+//! Opening a SQLite store: the file (made with the seed's tables,
+//! `sql/sqlite.sql`, when missing), WAL journal, and the thread that runs
+//! its statements.
 
 use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
 use super::config::SqliteConfig;
+use super::writer::{self, Job};
 use crate::config::{ConfigError, PoolEntry};
-
-/// A SQLite database: a pool of connections for reading, one writer at a time.
-///
-/// SQLite lets one writer in at a time and turns the others away with
-/// SQLITE_BUSY, whereupon they sleep in its busy handler (1, 2, 5, 10 ms...)
-/// and throughput collapses under concurrent publishers. Writers queue here,
-/// in the process, instead: each goes the moment the one before is done.
-#[derive(Clone, Debug)]
-pub struct SqliteDb {
-    pub pool: SqlitePool,
-    writer: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl SqliteDb {
-    pub fn new(pool: SqlitePool) -> Self {
-        SqliteDb { pool, writer: Arc::default() }
-    }
-
-    /// Waits for this database's turn to write.
-    pub async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.writer.lock().await
-    }
-}
 
 /// The schema, applied on start; every statement is `IF NOT EXISTS`.
 pub const SCHEMA: &str = include_str!("../../../../sql/sqlite.sql");
 
+/// Statements waiting for the thread; past this, callers wait to queue.
+const QUEUE: usize = 8192;
+
+/// A handle to a SQLite store's thread; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub(super) jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
 pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqliteDb, ConfigError> {
-    open(entry, base_dir).await.map(SqliteDb::new)
-}
-
-async fn open(entry: &PoolEntry, base_dir: &Path) -> Result<SqlitePool, ConfigError> {
     let config: SqliteConfig = crate::config::pool_config(entry, "sqlite")?;
-    if config.database == ":memory:" {
-        return connect_memory(entry).await;
-    }
-    let path = base_dir.join(&config.database);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| ConfigError::at(&entry.at, format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let options = SqliteConnectOptions::from_str("sqlite:")
-        .expect("static URL")
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(config.busy_timeout);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(config.pool_size.max(1))
-        .connect_with(options)
-        .await
-        .map_err(|e| ConfigError::at(&entry.at, format!("cannot open SQLite database {}: {e}", path.display())))?;
-    sqlx::raw_sql(SCHEMA)
-        .execute(&pool)
-        .await
-        .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables in {}: {e}", path.display())))?;
-    tracing::info!(pool = %entry.name, database = %path.display(), "sqlite pool open");
-    Ok(pool)
+    let connection = if config.database == ":memory:" {
+        rusqlite::Connection::open_in_memory()
+            .map_err(|e| ConfigError::at(&entry.at, format!("cannot open an in-memory SQLite database: {e}")))?
+    } else {
+        let path = base_dir.join(&config.database);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| ConfigError::at(&entry.at, format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let c = rusqlite::Connection::open(&path)
+            .map_err(|e| ConfigError::at(&entry.at, format!("cannot open SQLite database {}: {e}", path.display())))?;
+        c.pragma_update(None, "journal_mode", "WAL")
+            .and_then(|_| c.pragma_update(None, "synchronous", "NORMAL"))
+            .map_err(|e| ConfigError::at(&entry.at, format!("cannot set up {}: {e}", path.display())))?;
+        tracing::info!(pool = %entry.name, database = %path.display(), "sqlite store open");
+        c
+    };
+    connection
+        .busy_timeout(config.busy_timeout)
+        .and_then(|_| connection.execute_batch(SCHEMA))
+        .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables: {e}")))?;
+    connection.set_prepared_statement_cache_capacity(256);
+    Ok(open(connection, &entry.name))
 }
 
-/// `database = :memory:`: one connection, kept open, since each SQLite
-/// connection to memory is a database of its own. For tests and benchmarks.
-async fn connect_memory(entry: &PoolEntry) -> Result<SqlitePool, ConfigError> {
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(SqliteConnectOptions::from_str("sqlite::memory:").expect("static URL"))
-        .await
-        .map_err(|e| ConfigError::at(&entry.at, format!("cannot open an in-memory SQLite database: {e}")))?;
-    sqlx::raw_sql(SCHEMA)
-        .execute(&pool)
-        .await
-        .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables in memory: {e}")))?;
-    Ok(pool)
+/// Starts the thread for an open connection.
+pub(super) fn open(connection: rusqlite::Connection, name: &str) -> SqliteDb {
+    let (jobs, queue) = tokio::sync::mpsc::channel(QUEUE);
+    let thread_name = format!("cistern-sqlite-{name}");
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || writer::run(connection, queue))
+        .expect("a thread for the SQLite store");
+    SqliteDb { jobs }
 }

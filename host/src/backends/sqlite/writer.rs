@@ -1,0 +1,183 @@
+//! The thread that owns a SQLite connection: it takes the statements that
+//! have queued, runs them in one transaction, each in a savepoint, commits,
+//! and then answers each caller.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backends::sql::{SqlError, SqlValue, MAX_ROWS};
+
+/// The most statements one transaction takes.
+const MAX_GROUP: usize = 512;
+
+/// The text form timestamps take in SQLite, the one its date functions read.
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
+
+pub enum Work {
+    Execute(String, Vec<SqlValue>),
+    Batch(String, Vec<Vec<SqlValue>>),
+    Query(String, Vec<SqlValue>),
+}
+
+pub enum Answer {
+    Affected(u64),
+    Rows(Vec<Vec<SqlValue>>),
+}
+
+pub struct Job {
+    pub work: Work,
+    pub reply: oneshot::Sender<Result<Answer, SqlError>>,
+}
+
+pub fn run(connection: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let answers = run_group(&connection, &group);
+        for (job, answer) in group.into_iter().zip(answers) {
+            // A caller that gave up (its call timed out) no longer listens.
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+fn run_group(c: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Answer, SqlError>> {
+    if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
+        let e = to_error(e);
+        return group.iter().map(|_| Err(clone_error(&e))).collect();
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    for job in group {
+        let answer = c.execute_batch("SAVEPOINT job").map_err(to_error).and_then(|()| {
+            let done = perform(c, &job.work);
+            let end = if done.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            c.execute_batch(end).map_err(to_error)?;
+            done
+        });
+        answers.push(answer);
+    }
+    if let Err(e) = c.execute_batch("COMMIT") {
+        let _ = c.execute_batch("ROLLBACK");
+        let e = to_error(e);
+        return group.iter().map(|_| Err(clone_error(&e))).collect();
+    }
+    answers
+}
+
+fn perform(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
+    match work {
+        Work::Execute(sql, params) => {
+            refuse_transaction_control(sql)?;
+            let mut stmt = c.prepare_cached(sql).map_err(to_error)?;
+            Ok(Answer::Affected(
+                stmt.execute(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)? as u64
+            ))
+        }
+        Work::Batch(sql, rows) => {
+            refuse_transaction_control(sql)?;
+            let mut stmt = c.prepare_cached(sql).map_err(to_error)?;
+            let mut affected = 0;
+            for params in rows {
+                affected +=
+                    stmt.execute(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)? as u64;
+            }
+            Ok(Answer::Affected(affected))
+        }
+        Work::Query(sql, params) => {
+            refuse_transaction_control(sql)?;
+            let mut stmt = c.prepare_cached(sql).map_err(to_error)?;
+            let declared: Vec<bool> = stmt
+                .columns()
+                .iter()
+                .map(|col| {
+                    col.decl_type()
+                        .is_some_and(|t| matches!(t.to_ascii_uppercase().as_str(), "DATETIME" | "TIMESTAMP" | "DATE"))
+                })
+                .collect();
+            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(to_error)? {
+                if out.len() == MAX_ROWS {
+                    return Err(SqlError::TooManyRows);
+                }
+                let values = (0..declared.len())
+                    .map(|i| row.get_ref(i).map(|v| decode(v, declared[i])).map_err(to_error))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.push(values);
+            }
+            Ok(Answer::Rows(out))
+        }
+    }
+}
+
+/// The host makes the transactions; a statement that would end one would
+/// commit its neighbours' work early.
+fn refuse_transaction_control(sql: &str) -> Result<(), SqlError> {
+    let first = sql.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+    if matches!(first.as_str(), "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "ATTACH" | "DETACH")
+    {
+        return Err(SqlError::Statement(format!("`{first}` is the host's to say on SQLite; send single statements")));
+    }
+    Ok(())
+}
+
+fn value(v: &SqlValue) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        SqlValue::Null => V::Null,
+        SqlValue::Bool(b) => V::Integer(i64::from(*b)),
+        SqlValue::Int(i) => V::Integer(*i),
+        SqlValue::Float(f) => V::Real(*f),
+        SqlValue::Text(s) => V::Text(s.clone()),
+        SqlValue::Bytes(b) => V::Blob(b.clone()),
+        SqlValue::Timestamp(ms) => V::Text(SqlValue::naive_utc(*ms).format(TIMESTAMP_FORMAT).to_string()),
+    }
+}
+
+/// A column by its stored type; text in a column declared as a date or time
+/// comes back as a timestamp.
+fn decode(v: rusqlite::types::ValueRef<'_>, is_time: bool) -> SqlValue {
+    use rusqlite::types::ValueRef as V;
+    match v {
+        V::Null => SqlValue::Null,
+        V::Integer(i) => SqlValue::Int(i),
+        V::Real(f) => SqlValue::Float(f),
+        V::Blob(b) => SqlValue::Bytes(b.to_vec()),
+        V::Text(t) => {
+            let text = String::from_utf8_lossy(t).into_owned();
+            match is_time.then(|| parse_timestamp(&text)).flatten() {
+                Some(ms) => SqlValue::Timestamp(ms),
+                None => SqlValue::Text(text),
+            }
+        }
+    }
+}
+
+fn parse_timestamp(text: &str) -> Option<i64> {
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(SqlValue::millis)
+}
+
+fn to_error(e: rusqlite::Error) -> SqlError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen | ErrorCode::DiskFull) => {
+            SqlError::Unavailable(e.to_string())
+        }
+        _ => SqlError::Statement(e.to_string()),
+    }
+}
+
+fn clone_error(e: &SqlError) -> SqlError {
+    match e {
+        SqlError::Unavailable(m) => SqlError::Unavailable(m.clone()),
+        SqlError::Statement(m) => SqlError::Statement(m.clone()),
+        SqlError::TooManyRows => SqlError::TooManyRows,
+    }
+}
