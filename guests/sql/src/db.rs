@@ -1,10 +1,10 @@
 //! The action's pool, seen through the host's `sql` interface, with the
-//! statements of the pool's dialect (asked of the host once, when first needed,
-//! so a function with nothing to store makes no host call at all).
+//! statements of the pool's dialect (from the settings, or else asked of the
+//! host when first needed).
 
 use std::cell::OnceCell;
 
-use cistern_guest::{sql, Context, Error, Value};
+use cistern_guest::{sql, Context, Dialect, Error, Value};
 
 use crate::statements::Statements;
 
@@ -14,8 +14,19 @@ pub struct Db<'a> {
 }
 
 impl<'a> Db<'a> {
+    /// The host names the pool's dialect in the settings, which spares asking.
     pub fn new(ctx: &'a Context) -> Self {
-        Db { pool: &ctx.pool, statements: OnceCell::new() }
+        let statements = OnceCell::new();
+        let known = match cistern_guest::settings::get(ctx, "dialect") {
+            Some("sqlite") => Some(Dialect::Sqlite),
+            Some("mysql") => Some(Dialect::Mysql),
+            Some("postgres") => Some(Dialect::Postgres),
+            _ => None,
+        };
+        if let Some(d) = known {
+            let _ = statements.set(Statements::of(d));
+        }
+        Db { pool: &ctx.pool, statements }
     }
 
     /// The statements of this pool's dialect.

@@ -27,6 +27,16 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Mysql => "mysql",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
 impl SqlPool {
     pub fn dialect(&self) -> Dialect {
         match self {
