@@ -8,5 +8,8 @@ cd "$CISTERN_ROOT"
 
 scripts/install-deps.sh
 scripts/build-guests.sh
+# The real servers the tests use; each test takes its own database in them.
+scripts/services.sh up redis
+eval "$(scripts/services.sh env redis)"
 say "running the tests"
 cargo test --workspace "$@"
