@@ -13,7 +13,10 @@ pub struct Cmd(Vec<Vec<u8>>);
 
 /// Starts a command: `cmd("HSET").arg(key).arg("qos").arg("1")`.
 pub fn cmd(name: &str) -> Cmd {
-    Cmd(vec![name.as_bytes().to_vec()])
+    // Room for an HSET of a whole message without growing.
+    let mut args = Vec::with_capacity(16);
+    args.push(name.as_bytes().to_vec());
+    Cmd(args)
 }
 
 impl Cmd {
@@ -30,9 +33,25 @@ impl Cmd {
     }
 
     /// Adds a number as its decimal text.
-    pub fn num(self, n: impl std::fmt::Display) -> Cmd {
-        self.arg(n.to_string())
+    pub fn num(mut self, n: impl Into<u64>) -> Cmd {
+        self.0.push(decimal(n.into()));
+        self
     }
+}
+
+/// A number's decimal text, without `format!` (whose machinery costs in wasm).
+pub fn decimal(mut n: u64) -> Vec<u8> {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[at..].to_vec()
 }
 
 /// A reply as a tree.
@@ -143,6 +162,16 @@ pub fn run_all(pool: &str, commands: Vec<Cmd>, atomic: bool) -> Result<Vec<Reply
     host::pipeline(pool, &commands, atomic)?.into_iter().map(Reply::from_nodes).collect()
 }
 
+/// Runs commands on `pool` in one round trip when no answers are needed
+/// (storing); fails naming the first command Redis refused.
+pub fn exec(pool: &str, commands: Vec<Cmd>, atomic: bool) -> Result<(), Error> {
+    if commands.is_empty() {
+        return Ok(());
+    }
+    let commands: Vec<Vec<Vec<u8>>> = commands.into_iter().map(|c| c.0).collect();
+    host::exec(pool, &commands, atomic)
+}
+
 /// [`run_all`], failing if Redis refused any of the commands.
 pub fn run_all_ok(pool: &str, commands: Vec<Cmd>, atomic: bool) -> Result<Vec<Reply>, Error> {
     run_all(pool, commands, atomic)?.into_iter().map(Reply::ok).collect()
@@ -184,6 +213,13 @@ mod tests {
         );
         assert!(Reply::from_nodes(vec![Value::Array(2), Value::Nil]).is_err());
         assert!(Reply::from_nodes(vec![Value::Nil, Value::Nil]).is_err());
+    }
+
+    /// Numbers are written as their decimal text.
+    #[test]
+    fn numbers() {
+        let c = cmd("X").num(0u8).num(7u32).num(u64::MAX);
+        assert_eq!(c.0[1..], [b"0".to_vec(), b"7".to_vec(), u64::MAX.to_string().into_bytes()]);
     }
 
     /// Glob metacharacters in a prefix are matched literally.

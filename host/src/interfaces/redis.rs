@@ -58,6 +58,12 @@ impl wit::Host for HostState {
             })
             .collect())
     }
+
+    async fn exec(&mut self, pool: String, commands: Vec<Vec<Vec<u8>>>, atomic: bool) -> Result<(), types::Error> {
+        let p = self.redis_pool(&pool)?;
+        let span = self.redis_span("exec");
+        self.in_host(operations::exec(&p, &commands, atomic).instrument(span)).await.map_err(to_wit)
+    }
 }
 
 /// A reply in pre-order: an array is its length, then its elements.

@@ -1,7 +1,7 @@
 //! Connection state in `mqtt:client:${clientid}` and `mqtt:node:${node}`,
 //! and subscriptions by broker from `mqtt:sub:${clientid}`.
 
-use cistern_guest::redis::{cmd, run, run_all_ok};
+use cistern_guest::redis::{cmd, exec, run};
 use cistern_guest::{clock, wrong_hook, Error, Event, Outcome, Subscription};
 
 use crate::keys;
@@ -19,7 +19,7 @@ pub fn connected(pool: &str, event: &Event) -> Result<Outcome, Error> {
         return Err(wrong_hook("on_client_connected", "client.connected", event));
     };
     let now = now_secs();
-    run_all_ok(
+    exec(
         pool,
         vec![
             cmd("HSET")
@@ -43,7 +43,7 @@ pub fn disconnected(pool: &str, event: &Event) -> Result<Outcome, Error> {
     let Event::ClientDisconnected(c) = event else {
         return Err(wrong_hook("on_client_disconnected", "client.disconnected", event));
     };
-    run_all_ok(
+    exec(
         pool,
         vec![
             cmd("HSET").arg(keys::client(&c.clientid)).arg("state").arg("0").arg("offline_at").num(now_secs()),

@@ -3,7 +3,7 @@
 //! (queue) removes an acknowledged message, many-to-many (pubsub) moves the
 //! subscriber's read position `mqtt:acked:${clientid}:${topic}`.
 
-use cistern_guest::redis::{cmd, run, run_all, run_all_ok, Cmd, Reply};
+use cistern_guest::redis::{cmd, decimal, exec, run, run_all, run_all_ok, Cmd, Reply};
 use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Outcome};
 
 use super::{scan, Sharing};
@@ -28,13 +28,13 @@ pub fn publish(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Erro
     let set = keys::topic(&m.topic);
     let score = stored::score(&m.id, m.timestamp_ms);
     let oldest = score.saturating_sub(ttl.saturating_mul(1_000_000));
-    run_all_ok(
+    exec(
         pool,
         vec![
             stored::hset(cmd("HSET").arg(&hash), m),
             cmd("EXPIRE").arg(&hash).num(ttl),
             cmd("ZADD").arg(&set).num(score).arg(&m.id),
-            cmd("ZREMRANGEBYSCORE").arg(&set).arg("-inf").arg(format!("({oldest}")),
+            cmd("ZREMRANGEBYSCORE").arg(&set).arg("-inf").joined(&[b"(", &decimal(oldest)]),
             cmd("EXPIRE").arg(&set).num(ttl),
         ],
         false,
@@ -181,6 +181,6 @@ pub fn acked(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
             vec![cmd("SET").arg(keys::acked(&ack.client.clientid, &m.topic)).arg(&m.id).arg("EX").num(ttl)]
         }
     };
-    run_all_ok(pool, commands, false)?;
+    exec(pool, commands, false)?;
     Ok(Outcome::none())
 }

@@ -1,7 +1,7 @@
 //! Retained messages in `mqtt:retain:${topic}`: stored, deleted by an empty
 //! retained publish, and looked up for a new subscription.
 
-use cistern_guest::redis::{cmd, run, run_all_ok};
+use cistern_guest::redis::{cmd, exec, run_all_ok};
 use cistern_guest::{wrong_hook, Error, Event, Outcome};
 
 use super::scan;
@@ -19,7 +19,7 @@ pub fn store(pool: &str, event: &Event) -> Result<Outcome, Error> {
     if !m.retain || m.payload.is_empty() {
         return Ok(Outcome::none());
     }
-    run(pool, stored::hset(cmd("HSET").arg(keys::retain(&m.topic)), m))?;
+    exec(pool, vec![stored::hset(cmd("HSET").arg(keys::retain(&m.topic)), m)], false)?;
     Ok(Outcome::none())
 }
 
@@ -30,7 +30,7 @@ pub fn delete(pool: &str, event: &Event) -> Result<Outcome, Error> {
     };
     let m = &publish.message;
     if m.retain && m.payload.is_empty() {
-        run(pool, cmd("DEL").arg(keys::retain(&m.topic)))?;
+        exec(pool, vec![cmd("DEL").arg(keys::retain(&m.topic))], false)?;
     }
     Ok(Outcome::none())
 }

@@ -50,6 +50,16 @@ pub async fn pipeline(pool: &RedisPool, commands: &[Vec<Vec<u8>>], atomic: bool)
     Ok(replies)
 }
 
+/// Runs commands as [`pipeline`] does, for when no replies are wanted:
+/// fails naming the first command Redis refused (the others ran).
+pub async fn exec(pool: &RedisPool, commands: &[Vec<Vec<u8>>], atomic: bool) -> Result<(), RedisError> {
+    let replies = pipeline(pool, commands, atomic).await?;
+    match replies.iter().enumerate().find_map(|(i, r)| server_error(r).map(|e| (i, e))) {
+        Some((i, e)) => Err(RedisError::Command(format!("command {}: {e}", i + 1))),
+        None => Ok(()),
+    }
+}
+
 fn command(args: &[Vec<u8>]) -> Result<Cmd, RedisError> {
     if args.is_empty() {
         return Err(RedisError::Command("a command needs at least its name".into()));
