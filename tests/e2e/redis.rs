@@ -488,3 +488,69 @@ fn the_example_configuration_loads_unchanged() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The seed's Sentinel lines switched on (`backend.redis.server` and
+/// `backend.redis.sentinel = mymaster`): cistern stores in the master
+/// Sentinel names, and after a failover, in the new master.
+#[test]
+fn sentinel_finds_the_master_and_follows_a_failover() {
+    let mut master = RedisServer::start();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let m = master.client(0);
+    m.eventually("the replica is attached", SOON, |r| {
+        let info = String::from_utf8_lossy(&redis_bytes(r.cmd(&["INFO", "replication"]))).into_owned();
+        info.contains("connected_slaves:1").then_some(())
+    });
+    let sentinel = RedisServer::sentinel(&master, "mymaster");
+    let s = sentinel.client(0);
+    s.eventually("Sentinel knows the replica", SOON, |r| {
+        matches!(r.cmd(&["SENTINEL", "REPLICAS", "mymaster"]), redis::Value::Array(a) if a.len() == 1).then_some(())
+    });
+
+    // The pool's own server line stays as the seed has it, pointing nowhere useful.
+    let config = configs::redis_example(
+        "127.0.0.1:1",
+        0,
+        &channel("sentinel"),
+        &[
+            (
+                "## backend.redis.server = 127.0.0.1:26378",
+                &format!("backend.redis.server = 127.0.0.1:{}", sentinel.port),
+            ),
+            ("## backend.redis.sentinel = mymaster", "backend.redis.sentinel = mymaster"),
+        ],
+    );
+    let broker = Broker::start(BIN, &config);
+    publish(broker.port, "sn-pub", "pubsub/sn", b"to the first master", 1, false);
+    let id = stored_id(&m, "pubsub/sn");
+    assert_eq!(m.hash_bytes(&key(&["mqtt:msg:", &id]))["payload"], b"to the first master");
+
+    master.stop();
+    let promoted = replica.port.to_string();
+    s.eventually("Sentinel promotes the replica", Duration::from_secs(30), |r| {
+        let addr = r.cmd(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]);
+        matches!(addr, redis::Value::Array(a) if a.get(1) == Some(&redis::Value::BulkString(promoted.clone().into_bytes())))
+            .then_some(())
+    });
+    logged(&broker, "pool redis.pool1 is connected to", 1);
+    publish(broker.port, "sn-pub", "pubsub/sn", b"to the new master", 1, false);
+    // (Whether the first message reached the replica before its master
+    // died is up to Redis's asynchronous replication.)
+    let r = replica.client(0);
+    r.eventually("the new master has the second message", SOON, |r| {
+        let ids = r.zrange(b"mqtt:msg:pubsub/sn");
+        ids.iter()
+            .any(|id| {
+                r.hash_bytes(&key(&["mqtt:msg:", id])).get("payload").map(Vec::as_slice) == Some(b"to the new master")
+            })
+            .then_some(())
+    });
+    assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.redis.hook.message.publish.1\"}"), 0);
+}
+
+fn redis_bytes(v: redis::Value) -> Vec<u8> {
+    match v {
+        redis::Value::BulkString(b) => b,
+        other => panic!("expected a bulk string, got {other:?}"),
+    }
+}

@@ -138,32 +138,71 @@ impl Redis {
     }
 }
 
-/// A `redis-server` of a test's own, on a free port, with no persistence.
+/// A `redis-server` of a test's own, on a free port, with no persistence;
+/// or a Sentinel.
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Arguments after the port's: a replica's `--replicaof`, a Sentinel's config file.
+    args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers.
     pub fn start() -> RedisServer {
-        let mut s = RedisServer { port: free_port(), child: None, dir: tempfile::tempdir().expect("a temp dir") };
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (`--replicaof 127.0.0.1 6379`).
+    pub fn start_with(args: &[&str]) -> RedisServer {
+        let mut s = RedisServer::not_started();
+        s.args = args.iter().map(|a| a.to_string()).collect();
+        s.start_again();
+        s
+    }
+
+    /// A Sentinel watching `master` (with a quorum of one, and a failover a
+    /// second after the master stops answering).
+    pub fn sentinel(master: &RedisServer, name: &str) -> RedisServer {
+        let mut s = RedisServer::not_started();
+        let conf = s.dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "sentinel monitor {name} 127.0.0.1 {} 1
+                 sentinel down-after-milliseconds {name} 1000
+                 sentinel failover-timeout {name} 5000
+",
+                master.port
+            ),
+        )
+        .expect("sentinel.conf written");
+        // The file first: Sentinel rewrites it, so it must be its own.
+        s.args = vec![conf.display().to_string(), "--sentinel".into()];
         s.start_again();
         s
     }
 
     /// A server that is not running yet, on a port nobody listens on.
     pub fn not_started() -> RedisServer {
-        RedisServer { port: free_port(), child: None, dir: tempfile::tempdir().expect("a temp dir") }
+        RedisServer { port: free_port(), child: None, dir: tempfile::tempdir().expect("a temp dir"), args: Vec::new() }
     }
 
     /// Starts the server (again) on its port.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the server is running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut cmd = Command::new("redis-server");
+        // A config file must come first; options follow.
+        let (file, options) = match self.args.first() {
+            Some(f) if !f.starts_with("--") => (Some(f.clone()), &self.args[1..]),
+            _ => (None, &self.args[..]),
+        };
+        cmd.args(file);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", &self.dir.path().display().to_string()])
+            .args(options);
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -182,38 +182,56 @@ impl Inner {
         tokio::time::timeout(CONNECT_TIMEOUT * 2, open).await.map_err(|_| timed_out("connecting"))?
     }
 
-    /// Opens what is not open, and checks what is: a PING for a plain
+    /// Checks what is open, and opens what is not: a PING for a plain
     /// server (which also makes a dropped connection reconnect while idle),
-    /// ROLE behind Sentinel (a master that became a replica is left for the
-    /// new one). Stops at the first connection that fails.
+    /// ROLE behind Sentinel, where a connection to a master that went away
+    /// or became a replica is opened again, through Sentinel, to wherever
+    /// the master is now. Every connection is looked at each time; once
+    /// opening one fails, the others wait for the next check. The first
+    /// failure, if any, is the answer.
     async fn check(&self) -> Result<(), redis::RedisError> {
+        let mut failed = None;
+        let mut can_open = true;
         for slot in &self.slots {
-            let Some(con) = slot.load_full() else {
-                slot.store(Some(Arc::new(self.open().await?)));
-                continue;
-            };
-            let mut con = ConnectionManager::clone(&con);
-            let probe = async {
-                if self.sentinel.is_some() {
-                    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut con).await?;
-                    if !matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
-                        return Err(redis::RedisError::from((redis::ErrorKind::ReadOnly, "no longer the master")));
+            if let Some(con) = slot.load_full() {
+                match self.probe(ConnectionManager::clone(&con)).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        if self.sentinel.is_none() {
+                            // The connection manager reconnects by itself.
+                            continue;
+                        }
+                        slot.store(None);
                     }
-                    Ok(())
-                } else {
-                    redis::cmd("PING").query_async::<()>(&mut con).await
                 }
-            };
-            let result = tokio::time::timeout(RESPONSE_TIMEOUT, probe).await.unwrap_or_else(|_| Err(timed_out("PING")));
-            if let Err(e) = result {
-                if self.sentinel.is_some() {
-                    // Open again next time, through Sentinel, to wherever the master is now.
-                    slot.store(None);
+            }
+            if can_open {
+                match self.open().await {
+                    Ok(con) => slot.store(Some(Arc::new(con))),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        can_open = false;
+                    }
                 }
-                return Err(e);
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
+    }
+
+    async fn probe(&self, mut con: ConnectionManager) -> Result<(), redis::RedisError> {
+        let probe = async {
+            if self.sentinel.is_some() {
+                let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut con).await?;
+                if !matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                    return Err(redis::RedisError::from((redis::ErrorKind::ReadOnly, "no longer the master")));
+                }
+                Ok(())
+            } else {
+                redis::cmd("PING").query_async::<()>(&mut con).await
+            }
+        };
+        tokio::time::timeout(RESPONSE_TIMEOUT, probe).await.unwrap_or_else(|_| Err(timed_out("PING")))
     }
 
     /// Notes the outcome of a check, and says when the pool goes or comes back.
