@@ -554,3 +554,49 @@ fn redis_bytes(v: redis::Value) -> Vec<u8> {
         other => panic!("expected a bulk string, got {other:?}"),
     }
 }
+
+/// Malformed Redis configurations stop cistern before it serves, naming
+/// the file, the line and the fault.
+#[test]
+fn malformed_redis_configs_are_refused_with_their_location() {
+    use cistern_tests::broker::check_config;
+    let pool = "backend.redis.pool1.server = 127.0.0.1:1\n";
+    let hook = |action: &str| {
+        format!("{pool}backend.redis.hook.client.connected.1 = {{\"action\": {action}, \"pool\": \"pool1\"}}\n")
+    };
+    let cases = [
+        ("a misspelt pool key", format!("{pool}backend.redis.pool1.pool_sise = 8\n"), 2, "pool_sise"),
+        ("a pool size of 0", format!("{pool}backend.redis.pool1.pool_size = 0\n"), 1, "at least 1"),
+        ("a bad port", "backend.redis.pool1.server = 127.0.0.1:port\n".to_string(), 1, "not a port"),
+        ("no server", "backend.redis.pool1.database = 2\n".to_string(), 1, "server is not set"),
+        (
+            "Sentinels without a master name",
+            format!("{pool}backend.redis.server = 127.0.0.1:26379\n"),
+            2,
+            "set backend.redis.sentinel",
+        ),
+        ("a bad expired_after", format!("{pool}backend.redis.msg.expired_after = soon\n"), 2, "soon"),
+        (
+            "a raw command with two spaces",
+            hook(r#"{"commands": ["SET  conn:${clientid} clientid"]}"#),
+            2,
+            "separated by exactly one space",
+        ),
+        (
+            "a raw command placeholder the hook point lacks",
+            hook(r#"{"commands": ["SET conn:${clientid} ${payload}"]}"#),
+            2,
+            "`${payload}` is not available on client.connected",
+        ),
+        ("raw SQL on Redis", hook(r#"{"sql": ["insert into t values(1)"]}"#), 2, "raw \"sql\" is for SQL databases"),
+        ("an unknown function", hook(r#"{"function": "on_message_fetch"}"#), 2, "unknown function `on_message_fetch`"),
+    ];
+    for (what, config, line, words) in cases {
+        let (out, path, _dir) = check_config(BIN, "bad.conf", &config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: accepted\n{config}");
+        let at = format!("{}:{line}:", path.display());
+        assert!(stderr.contains(&at), "{what}: the message does not name {at}\n{stderr}");
+        assert!(stderr.contains(words), "{what}: the message does not say {words:?}\n{stderr}");
+    }
+}
