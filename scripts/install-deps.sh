@@ -7,6 +7,7 @@ source "$(dirname "$0")/common.sh"
 
 packages=(
   mosquitto-clients  # mosquitto_pub / mosquitto_sub, the MQTT clients the tests use
+  python3-paho-mqtt  # paho-mqtt, a client that sends control characters in client ids and topics
   sqlite3            # to look into the store by hand
   pkg-config
 )

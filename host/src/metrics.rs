@@ -19,6 +19,9 @@ pub struct ActionCounters {
     pub failures: AtomicU64,
     pub traps: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Failures because the database could not be reached: for a message,
+    /// what could not be stored.
+    pub unavailable: AtomicU64,
 }
 
 #[derive(Default)]
@@ -69,6 +72,9 @@ impl Metrics {
             ActionError::Call(CallError::Timeout(_)) => c.timeouts.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
+        if error.is_unavailable() {
+            c.unavailable.fetch_add(1, Ordering::Relaxed);
+        }
         let client = &event.client().clientid;
         match event.message() {
             Some(m) => tracing::warn!(
@@ -100,6 +106,11 @@ impl Metrics {
         put("cistern_action_failures_total", "Calls that failed, of each action.", per_action(|c| &c.failures));
         put("cistern_action_traps_total", "Calls whose guest trapped.", per_action(|c| &c.traps));
         put("cistern_action_timeouts_total", "Calls that took too long.", per_action(|c| &c.timeouts));
+        put(
+            "cistern_action_unavailable_total",
+            "Calls that failed because the database could not be reached.",
+            per_action(|c| &c.unavailable),
+        );
         put(
             "cistern_events_total",
             "Events received from the broker, by hook point.",

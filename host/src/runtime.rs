@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::actions::{raw_sql, Action, ActionKind};
+use crate::actions::{raw_commands, raw_sql, Action, ActionKind};
 use crate::backends::{AnyPool, Pools};
+use crate::brokers::ControlSlot;
 use crate::config::{ActionSpec, BackendConfig, Config, ConfigError, HookConfig};
 use crate::engine::bindings::types;
 use crate::engine::{convert, Engine, Guest, Scope};
@@ -29,6 +30,8 @@ pub struct Runtime {
     reloading: tokio::sync::Mutex<()>,
     pub ids: MessageIds,
     pub metrics: Arc<Metrics>,
+    /// The broker adapter's control, once one is attached.
+    pub control: ControlSlot,
 }
 
 /// One configuration, ready to run.
@@ -51,13 +54,15 @@ impl Runtime {
     pub async fn with_config(config: Config, config_path: Option<PathBuf>) -> Result<Arc<Runtime>, ConfigError> {
         let metrics = Arc::new(Metrics::default());
         let ids = MessageIds::new(&config.cistern.node);
-        let loaded = Loaded::build(config, None, &metrics).await?;
+        let control = ControlSlot::default();
+        let loaded = Loaded::build(config, None, &metrics, &control).await?;
         Ok(Arc::new(Runtime {
             current: ArcSwap::from_pointee(loaded),
             config_path,
             reloading: tokio::sync::Mutex::new(()),
             ids,
             metrics,
+            control,
         }))
     }
 
@@ -108,7 +113,7 @@ impl Runtime {
             if config.cistern.listener != current.config.cistern.listener {
                 tracing::warn!("cistern.listener.tcp changed; the listener moves only on restart");
             }
-            Loaded::build(config, Some(&current), &self.metrics).await
+            Loaded::build(config, Some(&current), &self.metrics, &self.control).await
         }
         .await;
         match result {
@@ -135,13 +140,18 @@ impl Loaded {
         self.pools.get(backend, name)
     }
 
-    async fn build(config: Config, previous: Option<&Loaded>, metrics: &Metrics) -> Result<Loaded, ConfigError> {
+    async fn build(
+        config: Config,
+        previous: Option<&Loaded>,
+        metrics: &Metrics,
+        control: &ControlSlot,
+    ) -> Result<Loaded, ConfigError> {
         let limits = &config.cistern.limits;
         let engine = match previous {
             Some(p) if p.engine.limits() == limits => p.engine.clone(),
             _ => Arc::new(Engine::new(limits).map_err(|e| top_level_error(&config, e.to_string()))?),
         };
-        let pools = Pools::build(&config, previous.map(|p| &p.pools)).await?;
+        let pools = Pools::build(&config, previous.map(|p| &p.pools), control).await?;
         let mut loaded =
             Loaded { router: Router::default(), pools, engine, guests: HashMap::new(), config: Config::clone(&config) };
         let reusable = previous.filter(|p| Arc::ptr_eq(&p.engine, &loaded.engine));
@@ -170,8 +180,9 @@ impl Loaded {
                 let guest = self.guest(module.as_deref(), backend, hook, previous).await?;
                 check_function(&guest, function, hook).map_err(err)?;
                 let mut settings = settings(backend, hook);
-                let AnyPool::Sql(sql_pool) = &pool;
-                settings.push(("dialect".to_string(), sql_pool.dialect().name().to_string()));
+                if let AnyPool::Sql(sql_pool) = &pool {
+                    settings.push(("dialect".to_string(), sql_pool.dialect().name().to_string()));
+                }
                 if module.is_none() {
                     if let Some(template) = crate::templates::for_stock_function(backend, hook, &self.config)? {
                         settings.push(("template".to_string(), template));
@@ -193,7 +204,9 @@ impl Loaded {
                 ActionKind::Guest { guest, ctx, scope }
             }
             ActionSpec::Sql(statements) => {
-                let AnyPool::Sql(pool) = pool;
+                let AnyPool::Sql(pool) = pool else {
+                    return Err(err(format!("raw \"sql\" is for SQL databases; {} cannot run it", backend.kind)));
+                };
                 let statements = statements
                     .iter()
                     .map(|s| raw_sql::compile(s, pool.dialect(), hook.point))
@@ -201,8 +214,16 @@ impl Loaded {
                     .map_err(err)?;
                 ActionKind::RawSql { pool, statements }
             }
-            ActionSpec::Commands(_) => {
-                return Err(err(format!("raw \"commands\" are Redis commands; {} cannot run them", backend.kind)))
+            ActionSpec::Commands(commands) => {
+                let AnyPool::Redis(pool) = pool else {
+                    return Err(err(format!("raw \"commands\" are Redis commands; {} cannot run them", backend.kind)));
+                };
+                let commands = commands
+                    .iter()
+                    .map(|c| raw_commands::compile(c, hook.point))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                ActionKind::RawCommands { pool, commands }
             }
             ActionSpec::Cql(_) => {
                 return Err(err(format!("raw \"cql\" is for Cassandra; {} cannot run it", backend.kind)))

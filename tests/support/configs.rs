@@ -43,3 +43,27 @@ pub fn sqlite() -> String {
 pub fn guests_dir() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist").to_string()
 }
+
+/// The seed's example Redis configuration as cistern ships it
+/// (`etc/plugins/emqx_backend_redis.conf`), after the listener lines, with
+/// only the pool's server (`host:port`), database and control channel
+/// changed to the test's own. `replace` changes further lines
+/// (`(as written, instead)`).
+pub fn redis_example(server: &str, db: i64, channel: &str, replace: &[(&str, &str)]) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/plugins/emqx_backend_redis.conf");
+    let mut text = std::fs::read_to_string(path).expect("etc/plugins/emqx_backend_redis.conf");
+    let server = format!("backend.redis.pool1.server = {server}");
+    let database = format!("backend.redis.pool1.database = {db}");
+    let channel = format!("backend.redis.pool1.channel = {channel}");
+    let mut changes = vec![
+        ("backend.redis.pool1.server = 127.0.0.1:6379", server.as_str()),
+        ("backend.redis.pool1.database = 1", database.as_str()),
+        ("backend.redis.pool1.channel = mqtt_channel", channel.as_str()),
+    ];
+    changes.extend_from_slice(replace);
+    for (from, to) in changes {
+        assert!(text.contains(from), "the example configuration has no line {from:?}");
+        text = text.replace(from, to);
+    }
+    format!("{}{text}", base())
+}

@@ -1,13 +1,16 @@
 //! What the end-to-end tests share: a cistern broker started from a
 //! configuration on a free port in a fresh directory, real MQTT clients
-//! (`mosquitto_pub`, `mosquitto_sub`), and a look into the SQLite store.
+//! (`mosquitto_pub`, `mosquitto_sub`, paho-mqtt), and a look into the stores: SQLite,
+//! and the Redis server the scripts start (or one a test starts itself).
 
 pub mod broker;
 pub mod configs;
 pub mod databases;
 pub mod mqtt;
+pub mod redis;
 pub mod store;
 
+pub use self::redis::{Redis, RedisServer};
 pub use broker::Broker;
-pub use mqtt::{publish, Received, Subscriber, SubscriberOptions};
+pub use mqtt::{publish, publish_paho, Received, Subscriber, SubscriberOptions};
 pub use store::Store;

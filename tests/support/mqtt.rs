@@ -239,3 +239,39 @@ fn try_publish(port: u16, client_id: &str, topic: &str, payload: &[u8], qos: u8,
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// Publishes one message with paho-mqtt (Debian's python3-paho-mqtt): unlike
+/// mosquitto_pub, it sends a client id or topic holding control characters
+/// (`\r\n`) as it is. Waits until the broker acknowledged a QoS 1 or 2 message.
+pub fn publish_paho(port: u16, client_id: &str, topic: &str, payload: &[u8], qos: u8) {
+    const SCRIPT: &str = r#"
+import sys
+import paho.mqtt.client as mqtt
+port, client_id, topic, qos = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+payload = sys.stdin.buffer.read()
+c = mqtt.Client(client_id=client_id, clean_session=True)
+c.connect("127.0.0.1", port)
+c.loop_start()
+sent = c.publish(topic, payload, qos=qos)
+sent.wait_for_publish(timeout=10)
+ok = sent.is_published()
+c.disconnect()
+c.loop_stop()
+sys.exit(0 if ok else 3)
+"#;
+    // Debian's interpreter, which has Debian's paho (a pyenv shim may come first on PATH).
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT, &port.to_string(), client_id, topic, &qos.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 runs (scripts/install-deps.sh installs python3-paho-mqtt)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(payload).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "paho publish failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+}

@@ -1,8 +1,8 @@
 //! Bindings to the `cistern:hooks` world for guests written in Rust.
 //!
 //! A guest implements [`Guest`] and calls `cistern_guest::export!(MyGuest);`.
-//! The helpers here keep the common chores (reading typed rows, settings,
-//! logging) out of each guest.
+//! The helpers here keep the common chores (reading typed rows, Redis
+//! replies, settings, logging) out of each guest.
 
 #[allow(clippy::all, missing_docs)]
 pub mod bindings {
@@ -21,6 +21,7 @@ pub use bindings::cistern::hooks::types::{
 pub use bindings::cistern::hooks::{clock, log};
 pub use bindings::{export, Guest};
 
+pub mod redis;
 pub mod row;
 pub mod settings;
 

@@ -1,13 +1,16 @@
 //! Actions: what one configured hook does with an event. Either a call into
 //! a guest component (a stock function or a custom module), or raw
-//! statements from the configuration (`{"sql": [...]}`) run straight through
-//! the same pool operations the host interfaces use.
+//! statements or commands from the configuration (`{"sql": [...]}`,
+//! `{"commands": [...]}`) run straight through the same pool operations the
+//! host interfaces use.
 
+pub mod raw_commands;
 pub mod raw_sql;
 
 use std::sync::Arc;
 
-use crate::backends::SqlPool;
+use crate::backends::redis::{operations as redis_ops, RedisError};
+use crate::backends::{RedisPool, SqlPool};
 use crate::config::Location;
 use crate::engine::bindings::types;
 use crate::engine::{CallError, Guest, Scope};
@@ -23,8 +26,20 @@ pub struct Action {
 }
 
 pub enum ActionKind {
-    Guest { guest: Arc<Guest>, ctx: types::Context, scope: Arc<Scope> },
-    RawSql { pool: SqlPool, statements: Vec<raw_sql::Statement> },
+    Guest {
+        guest: Arc<Guest>,
+        ctx: types::Context,
+        scope: Arc<Scope>,
+    },
+    RawSql {
+        pool: SqlPool,
+        statements: Vec<raw_sql::Statement>,
+    },
+    /// Sent as one pipeline: one round trip for all of them.
+    RawCommands {
+        pool: RedisPool,
+        commands: Vec<raw_commands::Command>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +48,27 @@ pub enum ActionError {
     Call(#[from] CallError),
     #[error("statement {index} failed: {source}")]
     Sql { index: usize, source: crate::backends::SqlError },
+    /// The commands could not be sent, or their replies not read.
+    #[error("commands failed: {0}")]
+    Commands(RedisError),
+    /// Redis refused one command; the others of the pipeline ran.
+    #[error("command {index} failed: {source}")]
+    Redis { index: usize, source: RedisError },
+}
+
+impl ActionError {
+    /// Whether the database could not be reached (rather than refusing what it was sent).
+    pub fn is_unavailable(&self) -> bool {
+        use crate::engine::bindings::types::Error as WitError;
+        match self {
+            ActionError::Call(CallError::Guest(WitError::Unavailable(_))) => true,
+            ActionError::Sql { source, .. } => matches!(source, crate::backends::SqlError::Unavailable(_)),
+            ActionError::Commands(source) | ActionError::Redis { source, .. } => {
+                matches!(source, RedisError::Unavailable(_))
+            }
+            ActionError::Call(_) => false,
+        }
+    }
 }
 
 impl Action {
@@ -53,6 +89,16 @@ impl Action {
                     pool.execute(&statement.text, statement.bind(event))
                         .await
                         .map_err(|source| ActionError::Sql { index: index + 1, source })?;
+                }
+                Ok(Outcome::default())
+            }
+            ActionKind::RawCommands { pool, commands } => {
+                let args: Vec<Vec<Vec<u8>>> = commands.iter().map(|c| c.args(event)).collect();
+                let replies = redis_ops::pipeline(pool, &args, false).await.map_err(ActionError::Commands)?;
+                for (index, reply) in replies.iter().enumerate() {
+                    if let Some(e) = redis_ops::server_error(reply) {
+                        return Err(ActionError::Redis { index: index + 1, source: RedisError::Command(e) });
+                    }
                 }
                 Ok(Outcome::default())
             }

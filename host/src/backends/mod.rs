@@ -6,12 +6,15 @@
 
 pub mod mysql;
 pub mod pgsql;
+pub mod redis;
 pub mod sql;
 pub mod sqlite;
 
-use crate::config::{BackendKind, Config, ConfigError, PoolEntry};
+use crate::brokers::ControlSlot;
+use crate::config::{BackendConfig, BackendKind, Config, ConfigError, PoolEntry};
 use std::collections::HashMap;
 
+pub use self::redis::RedisPool;
 pub use sql::{SqlError, SqlPool, SqlValue};
 
 /// A pool's identity: pool names repeat across databases (`pool1`).
@@ -38,6 +41,7 @@ struct Built {
 #[derive(Clone)]
 pub enum AnyPool {
     Sql(SqlPool),
+    Redis(RedisPool),
 }
 
 /// Every pool of a configuration.
@@ -47,19 +51,22 @@ pub struct Pools {
 }
 
 impl Pools {
-    /// Builds every configured pool, reusing those of `previous` whose keys are unchanged.
-    pub async fn build(config: &Config, previous: Option<&Pools>) -> Result<Pools, ConfigError> {
+    /// Builds every configured pool, reusing those of `previous` whose keys
+    /// are unchanged. `control` is handed to pools that listen for requests
+    /// to the broker (Redis's control channel).
+    pub async fn build(config: &Config, previous: Option<&Pools>, control: &ControlSlot) -> Result<Pools, ConfigError> {
         let mut pools = HashMap::new();
         for backend in &config.backends {
             for entry in backend.pools.values() {
                 let key = PoolKey { backend: backend.kind, name: entry.name.clone() };
-                let keys: Vec<(String, String)> =
+                let mut keys: Vec<(String, String)> =
                     entry.options.iter().map(|(k, e)| (k.clone(), e.value.clone())).collect();
+                keys.extend(backend_wide_keys(backend));
                 if let Some(old) = previous.and_then(|p| p.pools.get(&key)).filter(|b| b.keys == keys) {
                     pools.insert(key, old.clone());
                     continue;
                 }
-                let pool = build_pool(backend.kind, entry, config).await?;
+                let pool = build_pool(backend, entry, config, control).await?;
                 pools.insert(key, Built { keys, pool });
             }
         }
@@ -73,14 +80,31 @@ impl Pools {
     }
 }
 
-async fn build_pool(kind: BackendKind, entry: &PoolEntry, config: &Config) -> Result<AnyPool, ConfigError> {
-    match kind {
+/// Backend-wide keys a pool is built from too: a pool is rebuilt when they change.
+fn backend_wide_keys(backend: &BackendConfig) -> Vec<(String, String)> {
+    let names: &[&str] = match backend.kind {
+        BackendKind::Redis => &["server", "sentinel", "msg.expired_after"],
+        _ => &[],
+    };
+    names.iter().filter_map(|n| backend.option(n).map(|e| (format!("backend.{n}"), e.value.clone()))).collect()
+}
+
+async fn build_pool(
+    backend: &BackendConfig,
+    entry: &PoolEntry,
+    config: &Config,
+    control: &ControlSlot,
+) -> Result<AnyPool, ConfigError> {
+    match backend.kind {
         BackendKind::Sqlite => Ok(AnyPool::Sql(SqlPool::Sqlite(sqlite::pool::connect(entry, &config.base_dir).await?))),
         BackendKind::Mysql => Ok(AnyPool::Sql(SqlPool::Mysql(mysql::pool::connect(entry)?))),
         // TimescaleDB is PostgreSQL with an extension: the same pool, the same keys.
         BackendKind::Pgsql | BackendKind::Timescale => {
-            Ok(AnyPool::Sql(SqlPool::Postgres(pgsql::pool::connect(kind, entry, &config.base_dir)?)))
+            Ok(AnyPool::Sql(SqlPool::Postgres(pgsql::pool::connect(backend.kind, entry, &config.base_dir)?)))
         }
+        // Boxed: redis-rs's connection futures are deep, and would otherwise
+        // nest inside every future that builds a configuration.
+        BackendKind::Redis => Ok(AnyPool::Redis(Box::pin(self::redis::pool::connect(entry, backend, control)).await?)),
         other => Err(ConfigError::at(
             &entry.at,
             format!("the {other} backend is not available in this version of cistern yet"),

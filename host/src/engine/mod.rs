@@ -40,6 +40,10 @@ impl Engine {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // For profiling: /tmp/perf-<pid>.map names the guests' compiled functions for `perf report`.
+        if std::env::var_os("CISTERN_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let mut pooling = wasmtime::PoolingAllocationConfig::default();
         // Room for every guest's instances; each component holds a few core
         // instances (the module and the shims the encoder adds).

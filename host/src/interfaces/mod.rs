@@ -4,6 +4,7 @@
 
 mod clock;
 mod log;
+mod redis;
 mod sql;
 
 use crate::engine::bindings::types;

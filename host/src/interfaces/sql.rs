@@ -17,7 +17,6 @@ impl HostState {
             .ok_or_else(|| denied(asked, self.scope().map(|s| s.pool_name.as_str())))?;
         match &scope.pool {
             AnyPool::Sql(pool) => Ok(pool.clone()),
-            #[allow(unreachable_patterns)]
             _ => Err(types::Error::Denied(format!("pool `{asked}` is not a SQL pool"))),
         }
     }

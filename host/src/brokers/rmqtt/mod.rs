@@ -1,6 +1,7 @@
 //! The rmqtt adapter: cistern's standalone broker. rmqtt (pinned) speaks
 //! MQTT 3.1, 3.1.1 and 5 on the listener; its hooks become our events.
 
+mod control;
 mod convert;
 mod hooks;
 mod order;
@@ -19,6 +20,7 @@ use crate::runtime::Runtime;
 /// Runs the broker until it fails.
 pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
     let scx = ServerContext::new().build().await;
+    runtime.control.attach(Arc::new(control::Control::new(scx.clone())));
     let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone()));
     let register = scx.extends.hook_mgr().register();
     for hook in [

@@ -1,0 +1,186 @@
+//! Published messages (`mqtt:msg:${msgid}` hashes and the `mqtt:msg:${topic}`
+//! sorted sets), their offline fetch, and acknowledgements: one-to-one
+//! (queue) removes an acknowledged message, many-to-many (pubsub) moves the
+//! subscriber's read position `mqtt:acked:${clientid}:${topic}`.
+
+use cistern_guest::redis::{cmd, decimal, exec, run, run_all, run_all_ok, Cmd, Reply};
+use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Outcome};
+
+use super::{scan, Sharing};
+use crate::{keys, stored};
+
+/// Members read per ZRANGEBYSCORE, and hashes per pipeline, while fetching.
+const PAGE: u64 = 1000;
+
+/// `on_message_publish`: a QoS 1 or 2 message is stored in its hash and
+/// added to its topic's set, both living `msg.expired_after` seconds; set
+/// members older than that (whose hashes have expired) are trimmed.
+pub fn publish(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    let Event::MessagePublish(publish) = event else {
+        return Err(wrong_hook("on_message_publish", "message.publish", event));
+    };
+    let m = &publish.message;
+    if m.qos < 1 {
+        return Ok(Outcome::none());
+    }
+    let ttl = stored::ttl(ctx)?;
+    let hash = keys::message(&m.id);
+    let set = keys::topic(&m.topic);
+    let score = stored::score(&m.id, m.timestamp_ms);
+    let oldest = score.saturating_sub(ttl.saturating_mul(1_000_000));
+    exec(
+        pool,
+        vec![
+            stored::hset(cmd("HSET").arg(&hash), m),
+            cmd("EXPIRE").arg(&hash).num(ttl),
+            cmd("ZADD").arg(&set).num(score).arg(&m.id),
+            cmd("ZREMRANGEBYSCORE").arg(&set).arg("-inf").joined(&[b"(", &decimal(oldest)]),
+            cmd("EXPIRE").arg(&set).num(ttl),
+        ],
+        false,
+    )?;
+    Ok(Outcome::none())
+}
+
+/// `on_message_fetch_for_queue` and `on_message_fetch_for_pubsub`: the
+/// stored messages on the subscribed filter's topics, oldest first, within
+/// `max_returned_count` and `time_range`; for pubsub only those after the
+/// subscriber's read position on each topic.
+pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Result<Outcome, Error> {
+    let Event::SessionSubscribed(sub) = event else {
+        let name = match sharing {
+            Sharing::Queue => "on_message_fetch_for_queue",
+            Sharing::Pubsub => "on_message_fetch_for_pubsub",
+        };
+        return Err(wrong_hook(name, "session.subscribed", event));
+    };
+    if sub.resumed {
+        // The broker's live session kept what this subscription missed.
+        return Ok(Outcome::none());
+    }
+    let max = settings::limit(ctx, "max_returned_count")?;
+    let since = settings::limit(ctx, "time_range")?
+        .map(|secs| clock::now_ms().saturating_sub(secs.saturating_mul(1000)).saturating_mul(1000));
+    let filter = &sub.subscription.topic;
+    let topics = topics(pool, filter)?;
+    let positions: Vec<Option<String>> = match sharing {
+        Sharing::Queue => vec![None; topics.len()],
+        Sharing::Pubsub => {
+            let gets = topics.iter().map(|t| cmd("GET").arg(keys::acked(&sub.client.clientid, t))).collect();
+            run_all_ok(pool, gets, false)?
+                .into_iter()
+                .map(|r| r.into_bytes().and_then(|b| String::from_utf8(b).ok()))
+                .collect()
+        }
+    };
+
+    // (msgid, topic) of every candidate, then the oldest first.
+    let mut candidates = Vec::new();
+    for (topic, after) in topics.iter().zip(&positions) {
+        let from = match (after.as_deref().map(|a| stored::score(a, 0)), since) {
+            (Some(a), Some(s)) => Some(a.max(s)),
+            (a, s) => a.or(s),
+        };
+        for id in members(pool, &keys::topic(topic), from, after.as_deref(), max)? {
+            candidates.push((id, topic.clone()));
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+
+    let mut outcome = Outcome::none();
+    let mut gone = Vec::new();
+    for page in candidates.chunks(PAGE as usize) {
+        let reads = page.iter().map(|(id, _)| cmd("HGETALL").arg(keys::message(id))).collect();
+        for ((id, topic), reply) in page.iter().zip(run_all_ok(pool, reads, false)?) {
+            match stored::from_hash(reply) {
+                Some(m) if cistern_topic::matches(filter, &m.topic) => outcome.deliver.push(m),
+                Some(_) => {}
+                // Expired, or taken by another queue subscriber's ack.
+                None => gone.push(cmd("ZREM").arg(keys::topic(topic)).arg(id)),
+            }
+            if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
+                break;
+            }
+        }
+        if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
+            break;
+        }
+    }
+    // Tidying only: what fails here is left for the next fetch.
+    let _ = run_all(pool, gone, false);
+    Ok(outcome)
+}
+
+/// The topics whose sets a filter reads: itself, or for a filter with
+/// wildcards, every stored topic it matches.
+fn topics(pool: &str, filter: &str) -> Result<Vec<String>, Error> {
+    if !cistern_topic::has_wildcard(filter) {
+        return Ok(vec![filter.to_string()]);
+    }
+    let prefix = keys::topic(cistern_topic::literal_prefix(filter));
+    // TYPE zset leaves out the `mqtt:msg:${msgid}` hashes that share the prefix.
+    Ok(scan::keys(pool, &prefix, "zset")?
+        .iter()
+        .filter_map(|k| keys::topic_of(k))
+        .filter(|t| cistern_topic::matches(filter, t))
+        .collect())
+}
+
+/// The msgids of a topic's set from score `from` on, in order, after
+/// `after` (a read position), at most `max` of them.
+fn members(
+    pool: &str,
+    set: &[u8],
+    from: Option<u64>,
+    after: Option<&str>,
+    max: Option<u64>,
+) -> Result<Vec<String>, Error> {
+    let lower = from.map_or_else(|| "-inf".to_string(), |s| s.to_string());
+    let mut ids = Vec::new();
+    let mut offset = 0;
+    loop {
+        let reply =
+            run(pool, cmd("ZRANGEBYSCORE").arg(set).arg(&lower).arg("+inf").arg("LIMIT").num(offset).num(PAGE))?;
+        let page = reply.into_array();
+        let full = page.len() as u64 == PAGE;
+        for id in page.into_iter().filter_map(Reply::into_bytes).filter_map(|b| String::from_utf8(b).ok()) {
+            // Members at the position's own score may be at or before it.
+            if after.is_none_or(|a| id.as_str() > a) {
+                ids.push(id);
+            }
+        }
+        if !full || max.is_some_and(|m| ids.len() as u64 >= m) {
+            return Ok(ids);
+        }
+        offset += PAGE;
+    }
+}
+
+/// `on_message_acked_for_queue` removes the message (its hash, and its
+/// place in the topic's set); `on_message_acked_for_pubsub` moves this
+/// client's read position on the topic to it, living as long as messages do.
+pub fn acked(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Result<Outcome, Error> {
+    let Event::MessageAcked(ack) = event else {
+        let name = match sharing {
+            Sharing::Queue => "on_message_acked_for_queue",
+            Sharing::Pubsub => "on_message_acked_for_pubsub",
+        };
+        return Err(wrong_hook(name, "message.acked", event));
+    };
+    let m = &ack.message;
+    let commands: Vec<Cmd> = match sharing {
+        Sharing::Queue => {
+            vec![cmd("DEL").arg(keys::message(&m.id)), cmd("ZREM").arg(keys::topic(&m.topic)).arg(&m.id)]
+        }
+        Sharing::Pubsub => {
+            // A position outlives every message at or before it: those
+            // expire `ttl` after being published, the position `ttl` after
+            // the later acknowledgement.
+            let ttl = stored::ttl(ctx)?;
+            vec![cmd("SET").arg(keys::acked(&ack.client.clientid, &m.topic)).arg(&m.id).arg("EX").num(ttl)]
+        }
+    };
+    exec(pool, commands, false)?;
+    Ok(Outcome::none())
+}

@@ -1,0 +1,36 @@
+//! The stock Redis actions of the seed (`on_client_connected`,
+//! `on_message_fetch_for_queue`, `on_message_fetch_for_pubsub`, ...) over the
+//! seed's key layouts (`mqtt:client:*`, `mqtt:msg:*`, `mqtt:retain:*`,
+//! `mqtt:acked:*`, `mqtt:sub:*`).
+//!
+//! Each function lives in `functions/` and does the same three things:
+//! check the event is one it handles, send its commands through the host's
+//! `redis` interface (one round trip where it can), and say what the broker
+//! should do. Keys are built in `keys.rs`, stored messages read and written
+//! in `stored.rs`.
+
+mod functions;
+mod keys;
+mod stored;
+
+use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
+
+struct RedisGuest;
+
+impl Guest for RedisGuest {
+    fn functions() -> Vec<FunctionInfo> {
+        functions::ALL
+            .iter()
+            .map(|(name, hooks)| FunctionInfo {
+                name: name.to_string(),
+                hooks: hooks.iter().map(|h| h.to_string()).collect(),
+            })
+            .collect()
+    }
+
+    fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {
+        functions::dispatch(&ctx, &event)
+    }
+}
+
+cistern_guest::export!(RedisGuest);

@@ -1,0 +1,237 @@
+//! `message.publish` persistence throughput on Redis: events through
+//! cistern (`Runtime::handle`, the stock guest's `on_message_publish`, the
+//! host's `redis` interface and pool) against a plain redis-rs program that
+//! sends the same commands with the same pipelining (one pipeline of HSET,
+//! EXPIRE, ZADD, ZREMRANGEBYSCORE, EXPIRE per message) over the same number
+//! of multiplexed connections, with the same number of messages in flight.
+//!
+//! A third path sends the same pipelines through cistern's own pool and
+//! operations with no guest, which splits the gap between what the Redis
+//! backend's host code costs and what the wasm boundary costs.
+//!
+//! All run in one process against one private redis-server, interleaved in
+//! rounds, so the machine's noise falls on each alike; medians are printed.
+//!
+//! Run: `cargo bench -p cistern --bench redis_publish`
+//! (`CISTERN_BENCH_MESSAGES` per round, `CISTERN_BENCH_IN_FLIGHT`,
+//! `CISTERN_BENCH_POOL_SIZE`, `CISTERN_BENCH_QOS`: 0 stores nothing, which
+//! measures the call alone).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cistern::backends::redis::{operations, RedisPool};
+use cistern::backends::AnyPool;
+use cistern::config::{BackendKind, Config};
+use cistern::model::{Client, Event, Message};
+use cistern::runtime::Runtime;
+use cistern_tests::RedisServer;
+use redis::aio::ConnectionManager;
+
+const ROUNDS: usize = 5;
+const TTL: u64 = 3600;
+
+type Handler = Arc<dyn Fn(Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn events(runtime: &Runtime, n: usize, qos: u8) -> Vec<Event> {
+    (0..n)
+        .map(|i| Event::MessagePublish {
+            client: Client {
+                clientid: format!("bench-pub-{}", i % 8),
+                username: None,
+                peerhost: Some("127.0.0.1".into()),
+                node: "cistern@127.0.0.1".into(),
+            },
+            message: Message {
+                id: runtime.ids.next(),
+                topic: format!("bench/{}/data", i % 16),
+                payload: bytes::Bytes::from(format!("{{\"seq\": {i}, \"temperature\": 21.5}}")),
+                qos,
+                retain: false,
+                sender: format!("bench-pub-{}", i % 8),
+                timestamp_ms: 1_700_000_000_000,
+            },
+        })
+        .collect()
+}
+
+/// The guest's `on_message_publish` commands, argument by argument.
+fn commands(m: &Message) -> Vec<Vec<Vec<u8>>> {
+    let hash = [b"mqtt:msg:".as_slice(), m.id.as_bytes()].concat();
+    let set = [b"mqtt:msg:".as_slice(), m.topic.as_bytes()].concat();
+    let score = u64::from_str_radix(&m.id[..16], 16).expect("a host id");
+    let oldest = score.saturating_sub(TTL * 1_000_000);
+    let text = |s: &str| s.as_bytes().to_vec();
+    vec![
+        vec![
+            text("HSET"),
+            hash.clone(),
+            text("id"),
+            text(&m.id),
+            text("from"),
+            text(&m.sender),
+            text("qos"),
+            text(&m.qos.to_string()),
+            text("topic"),
+            text(&m.topic),
+            text("retain"),
+            text(if m.retain { "1" } else { "0" }),
+            text("payload"),
+            m.payload.to_vec(),
+            text("ts"),
+            text(&(m.timestamp_ms / 1000).to_string()),
+        ],
+        vec![text("EXPIRE"), hash, text(&TTL.to_string())],
+        vec![text("ZADD"), set.clone(), text(&score.to_string()), text(&m.id)],
+        vec![text("ZREMRANGEBYSCORE"), set.clone(), text("-inf"), text(&format!("({oldest}"))],
+        vec![text("EXPIRE"), set, text(&TTL.to_string())],
+    ]
+}
+
+/// The plain program: a redis-rs pipeline of those commands on its own connections, in turn.
+fn plain(connections: Vec<ConnectionManager>) -> Handler {
+    let turn = AtomicUsize::new(0);
+    Arc::new(move |e| {
+        let mut con = connections[turn.fetch_add(1, Ordering::Relaxed) % connections.len()].clone();
+        Box::pin(async move {
+            let Event::MessagePublish { message, .. } = e else { return };
+            if message.qos < 1 {
+                return;
+            }
+            let mut pipe = redis::pipe();
+            for args in commands(&message) {
+                let cmd = pipe.cmd(std::str::from_utf8(&args[0]).unwrap());
+                for a in &args[1..] {
+                    cmd.arg(a.as_slice());
+                }
+            }
+            pipe.exec_async(&mut con).await.expect("pipeline");
+        })
+    })
+}
+
+/// cistern's pool and operations, with no guest.
+fn host_only(pool: RedisPool) -> Handler {
+    Arc::new(move |e| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let Event::MessagePublish { message, .. } = e else { return };
+            if message.qos >= 1 {
+                operations::exec(&pool, &commands(&message), false).await.expect("exec");
+            }
+        })
+    })
+}
+
+/// The whole of cistern: the event through the runtime and the stock guest.
+fn through_cistern(runtime: Arc<Runtime>) -> Handler {
+    Arc::new(move |e| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            runtime.handle(e).await;
+        })
+    })
+}
+
+/// Runs `events` with `in_flight` workers taking the next event each; returns messages per second.
+async fn run(events: Vec<Event>, in_flight: usize, handle: &Handler) -> f64 {
+    let n = events.len();
+    let events: Arc<Vec<Mutex<Option<Event>>>> = Arc::new(events.into_iter().map(|e| Mutex::new(Some(e))).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (events, next, handle) = (events.clone(), next.clone(), handle.clone());
+            tokio::spawn(async move {
+                while let Some(slot) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let e = slot.lock().unwrap().take().expect("each event once");
+                    handle(e).await;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let per_round = env_or("CISTERN_BENCH_MESSAGES", 20_000);
+    let in_flight = env_or("CISTERN_BENCH_IN_FLIGHT", 64);
+    let pool_size = env_or("CISTERN_BENCH_POOL_SIZE", 8);
+    let qos = env_or("CISTERN_BENCH_QOS", 1) as u8;
+    let server = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "backend.redis.pool1.server = 127.0.0.1:{}\n\
+             backend.redis.pool1.pool_size = {pool_size}\n\
+             backend.redis.msg.expired_after = {TTL}\n\
+             backend.redis.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
+            server.port
+        );
+        let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
+        let runtime = Runtime::with_config(config, None).await.expect("runtime");
+        let Some(AnyPool::Redis(pool)) = runtime.loaded().pool(BackendKind::Redis, "pool1") else {
+            panic!("no redis pool");
+        };
+        // The plain program's connections: as many, of the same kind, used in turn.
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
+        let mut connections = Vec::new();
+        for _ in 0..pool_size {
+            connections.push(ConnectionManager::new(client.clone()).await.unwrap());
+        }
+        let paths: [(&str, Handler); 3] = [
+            ("plain redis-rs", plain(connections)),
+            ("cistern pool, no guest", host_only(pool)),
+            ("through cistern", through_cistern(runtime.clone())),
+        ];
+
+        // Warm up every path (guest instances, connections).
+        for (_, handle) in &paths {
+            run(events(&runtime, 2_000, qos), in_flight, handle).await;
+        }
+        let mut rates: [Vec<f64>; 3] = Default::default();
+        for _ in 0..ROUNDS {
+            for (i, (_, handle)) in paths.iter().enumerate() {
+                rates[i].push(run(events(&runtime, per_round, qos), in_flight, handle).await);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let failures: u64 = runtime
+            .metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("cistern_action_failures_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        assert_eq!(failures, 0, "cistern failed to store some messages");
+
+        let medians: Vec<f64> = rates.iter().map(|r| median(&mut r.clone())).collect();
+        let (plain, host, cistern) = (medians[0], medians[1], medians[2]);
+        println!(
+            "redis_publish: QoS {qos} message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, \
+             {pool_size} connections, median msg/s: through cistern {cistern:.0}, plain redis-rs {plain:.0}, \
+             ratio cistern/plain {:.2} (cistern's pool with no guest: {host:.0}, ratio {:.2})",
+            cistern / plain,
+            host / plain
+        );
+        for ((name, _), r) in paths.iter().zip(&rates) {
+            println!("  rounds, {name}: {:?}", r.iter().map(|x| x.round()).collect::<Vec<_>>());
+        }
+    });
+}

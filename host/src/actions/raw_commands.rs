@@ -1,0 +1,240 @@
+//! Raw Redis actions: `{"commands": ["SET conn:${clientid} clientid", ...]}`.
+//!
+//! Each command is split once, at load, into fields separated by exactly one
+//! space; at run time each field becomes exactly one argument, sent as its
+//! own binary-safe value, so a client id holding spaces or `\r\n` stays one
+//! argument and can never add a command. A field is either text with
+//! `${name}` placeholders in it (`conn:${clientid}`), or, as the seed's
+//! examples write it, a bare parameter name standing for its value
+//! (`SET conn:${clientid} clientid` stores the client id).
+
+use crate::model::{Event, HookPoint};
+
+/// A command ready to run: its fields, each one argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// The template as written, for errors.
+    pub text: String,
+    fields: Vec<Vec<Part>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Param(Param),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Param {
+    ClientId,
+    Username,
+    Peerhost,
+    Node,
+    Topic,
+    Qos,
+    MsgId,
+    Payload,
+    Retain,
+    Sender,
+    Timestamp,
+}
+
+impl Param {
+    fn parse(name: &str) -> Option<Param> {
+        Some(match name {
+            "clientid" => Param::ClientId,
+            "username" => Param::Username,
+            "peerhost" => Param::Peerhost,
+            "node" => Param::Node,
+            "topic" => Param::Topic,
+            "qos" => Param::Qos,
+            "msgid" => Param::MsgId,
+            "payload" => Param::Payload,
+            "retain" => Param::Retain,
+            "sender" => Param::Sender,
+            "timestamp" => Param::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+/// The bare words that stand for a value at each hook point: the seed's
+/// "Redis Command Line Parameters" table. Other words are literal text.
+fn bare_words(point: HookPoint) -> &'static [&'static str] {
+    match point {
+        HookPoint::ClientConnected | HookPoint::ClientDisconnected | HookPoint::SessionCreated => &["clientid"],
+        HookPoint::SessionSubscribed => &["clientid", "topic", "qos"],
+        HookPoint::SessionUnsubscribed => &["clientid", "topic"],
+        HookPoint::MessagePublish => &["msgid", "topic", "payload", "qos", "clientid"],
+        HookPoint::MessageDelivered | HookPoint::MessageAcked => &["msgid", "topic", "clientid"],
+    }
+}
+
+/// Compiles one command for `point`. Refuses empty fields (two spaces in a
+/// row), a placeholder in the command's name, and placeholders the hook
+/// point does not offer.
+pub fn compile(template: &str, point: HookPoint) -> Result<Command, String> {
+    let mut fields = Vec::new();
+    for (i, field) in template.split(' ').enumerate() {
+        if field.is_empty() {
+            return Err(format!(
+                "command {template:?} has an empty field; its fields are separated by exactly one space"
+            ));
+        }
+        if i == 0 {
+            if field.contains("${") {
+                return Err(format!("command {template:?}: the command's name cannot be a placeholder"));
+            }
+            fields.push(vec![Part::Text(field.to_string())]);
+        } else if bare_words(point).contains(&field) {
+            fields.push(vec![Part::Param(Param::parse(field).expect("every bare word is a parameter"))]);
+        } else {
+            fields.push(parts(field, template, point)?);
+        }
+    }
+    Ok(Command { text: template.to_string(), fields })
+}
+
+/// A field's literal text and `${name}` placeholders.
+fn parts(field: &str, template: &str, point: HookPoint) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = field;
+    while let Some(start) = rest.find("${") {
+        let (before, after) = rest.split_at(start);
+        let close = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {template:?}"))?;
+        let name = &after[2..close];
+        let allowed = point.parameters();
+        if !allowed.contains(&name) {
+            return Err(format!(
+                "`${{{name}}}` is not available on {point} (available: {})",
+                allowed.iter().map(|p| format!("${{{p}}}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if !before.is_empty() {
+            parts.push(Part::Text(before.to_string()));
+        }
+        parts.push(Part::Param(Param::parse(name).expect("every listed parameter parses")));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+impl Command {
+    /// The command's arguments for one event: one per field, whatever the values hold.
+    pub fn args(&self, event: &Event) -> Vec<Vec<u8>> {
+        self.fields
+            .iter()
+            .map(|parts| {
+                let mut arg = Vec::new();
+                for p in parts {
+                    match p {
+                        Part::Text(t) => arg.extend_from_slice(t.as_bytes()),
+                        Part::Param(p) => value(*p, event, &mut arg),
+                    }
+                }
+                arg
+            })
+            .collect()
+    }
+}
+
+/// Appends a parameter's value. A value the event lacks (no username) is
+/// empty, never a missing argument.
+fn value(p: Param, event: &Event, out: &mut Vec<u8>) {
+    let client = event.client();
+    let message = event.message();
+    let text = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
+    match p {
+        Param::ClientId => text(out, &client.clientid),
+        Param::Username => text(out, client.username.as_deref().unwrap_or_default()),
+        Param::Peerhost => text(out, client.peerhost.as_deref().unwrap_or_default()),
+        Param::Node => text(out, &client.node),
+        Param::Topic => text(out, event.topic().unwrap_or_default()),
+        Param::Qos => {
+            let qos = match event {
+                Event::SessionSubscribed { subscription, .. } => Some(subscription.qos),
+                _ => message.map(|m| m.qos),
+            };
+            if let Some(q) = qos {
+                text(out, &q.to_string());
+            }
+        }
+        Param::MsgId => text(out, message.map_or("", |m| m.id.as_str())),
+        Param::Payload => out.extend_from_slice(message.map_or(&[][..], |m| &m.payload)),
+        Param::Retain => text(out, message.map_or("", |m| if m.retain { "1" } else { "0" })),
+        Param::Sender => text(out, message.map_or("", |m| m.sender.as_str())),
+        // Seconds, as the seed's stored `ts` fields are.
+        Param::Timestamp => {
+            if let Some(m) = message {
+                text(out, &(m.timestamp_ms / 1000).to_string());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Client, Message, Subscription};
+
+    fn client(id: &str) -> Client {
+        Client { clientid: id.into(), username: None, peerhost: None, node: "n@h".into() }
+    }
+
+    /// The seed's examples: `${}` inside a field, bare words standing for values.
+    #[test]
+    fn the_seed_examples() {
+        let c = compile("SET conn:${clientid} clientid", HookPoint::ClientConnected).unwrap();
+        assert_eq!(c.args(&Event::ClientConnected(client("dev1"))), [&b"SET"[..], b"conn:dev1", b"dev1"]);
+
+        let c = compile("HSET sub:${clientid} topic qos", HookPoint::SessionSubscribed).unwrap();
+        let e = Event::SessionSubscribed {
+            client: client("d"),
+            subscription: Subscription { topic: "a/b".into(), qos: 2 },
+            resumed: false,
+        };
+        assert_eq!(c.args(&e), [&b"HSET"[..], b"sub:d", b"a/b", b"2"]);
+    }
+
+    /// A hostile value stays one argument; a binary payload goes as it is.
+    #[test]
+    fn values_never_split() {
+        let c = compile("RPUSH pub:${topic} ${clientid}:${payload}", HookPoint::MessagePublish).unwrap();
+        let e = Event::MessagePublish {
+            client: client("a b\r\nFLUSHALL\r\n"),
+            message: Message {
+                id: "00000000000000010000".into(),
+                topic: "t x".into(),
+                payload: bytes::Bytes::from_static(b"\xff\x00 \r\n"),
+                qos: 1,
+                retain: false,
+                sender: "a b".into(),
+                timestamp_ms: 1_500,
+            },
+        };
+        let args = c.args(&e);
+        assert_eq!(args.len(), 3);
+        assert_eq!(args[1], b"pub:t x");
+        assert_eq!(args[2], b"a b\r\nFLUSHALL\r\n:\xff\x00 \r\n");
+    }
+
+    /// Empty fields, placeholder command names and unknown placeholders are refused at load.
+    #[test]
+    fn refuses_at_load() {
+        for (bad, point) in [
+            ("SET  a b", HookPoint::ClientConnected),
+            ("SET a b ", HookPoint::ClientConnected),
+            ("${clientid} a", HookPoint::ClientConnected),
+            ("SET a ${payload}", HookPoint::ClientConnected),
+            ("SET a ${clientid", HookPoint::ClientConnected),
+        ] {
+            assert!(compile(bad, point).is_err(), "{bad:?} on {point}");
+        }
+        // Words that are no parameter here are literal text.
+        let c = compile("SET k payload", HookPoint::ClientConnected).unwrap();
+        assert_eq!(c.args(&Event::ClientConnected(client("x")))[2], b"payload");
+    }
+}
