@@ -19,13 +19,7 @@ struct RedisGuest;
 
 impl Guest for RedisGuest {
     fn functions() -> Vec<FunctionInfo> {
-        functions::ALL
-            .iter()
-            .map(|(name, hooks)| FunctionInfo {
-                name: name.to_string(),
-                hooks: hooks.iter().map(|h| h.to_string()).collect(),
-            })
-            .collect()
+        cistern_guest::function_infos(functions::ALL)
     }
 
     fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {

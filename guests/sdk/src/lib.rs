@@ -68,6 +68,17 @@ impl Event {
     }
 }
 
+/// What `functions()` answers, from a table of (function, the hook points it handles).
+pub fn function_infos(table: &[(&str, &[&str])]) -> Vec<FunctionInfo> {
+    table
+        .iter()
+        .map(|(name, hooks)| FunctionInfo {
+            name: name.to_string(),
+            hooks: hooks.iter().map(|h| h.to_string()).collect(),
+        })
+        .collect()
+}
+
 /// The error a guest returns when a function is configured on a hook it does not handle.
 pub fn wrong_hook(function: &str, expected: &str, event: &Event) -> Error {
     Error::InvalidInput(format!("{function} handles {expected}, but was called for {}", event.hook_point()))

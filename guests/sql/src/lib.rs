@@ -16,13 +16,7 @@ struct SqlGuest;
 
 impl Guest for SqlGuest {
     fn functions() -> Vec<FunctionInfo> {
-        functions::ALL
-            .iter()
-            .map(|(name, hooks)| FunctionInfo {
-                name: name.to_string(),
-                hooks: hooks.iter().map(|h| h.to_string()).collect(),
-            })
-            .collect()
+        cistern_guest::function_infos(functions::ALL)
     }
 
     fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {

@@ -4,6 +4,7 @@
 //! `{"commands": [...]}`) run straight through the same pool operations the
 //! host interfaces use.
 
+mod params;
 pub mod raw_commands;
 pub mod raw_sql;
 

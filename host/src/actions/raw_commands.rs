@@ -8,6 +8,7 @@
 //! examples write it, a bare parameter name standing for its value
 //! (`SET conn:${clientid} clientid` stores the client id).
 
+use super::params::{Param, Value};
 use crate::model::{Event, HookPoint};
 
 /// A command ready to run: its fields, each one argument.
@@ -22,40 +23,6 @@ pub struct Command {
 enum Part {
     Text(String),
     Param(Param),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Param {
-    ClientId,
-    Username,
-    Peerhost,
-    Node,
-    Topic,
-    Qos,
-    MsgId,
-    Payload,
-    Retain,
-    Sender,
-    Timestamp,
-}
-
-impl Param {
-    fn parse(name: &str) -> Option<Param> {
-        Some(match name {
-            "clientid" => Param::ClientId,
-            "username" => Param::Username,
-            "peerhost" => Param::Peerhost,
-            "node" => Param::Node,
-            "topic" => Param::Topic,
-            "qos" => Param::Qos,
-            "msgid" => Param::MsgId,
-            "payload" => Param::Payload,
-            "retain" => Param::Retain,
-            "sender" => Param::Sender,
-            "timestamp" => Param::Timestamp,
-            _ => return None,
-        })
-    }
 }
 
 /// The bare words that stand for a value at each hook point: the seed's
@@ -87,7 +54,7 @@ pub fn compile(template: &str, point: HookPoint) -> Result<Command, String> {
             }
             fields.push(vec![Part::Text(field.to_string())]);
         } else if bare_words(point).contains(&field) {
-            fields.push(vec![Part::Param(Param::parse(field).expect("every bare word is a parameter"))]);
+            fields.push(vec![Part::Param(Param::at(field, point).expect("every bare word is a parameter there"))]);
         } else {
             fields.push(parts(field, template, point)?);
         }
@@ -102,18 +69,11 @@ fn parts(field: &str, template: &str, point: HookPoint) -> Result<Vec<Part>, Str
     while let Some(start) = rest.find("${") {
         let (before, after) = rest.split_at(start);
         let close = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {template:?}"))?;
-        let name = &after[2..close];
-        let allowed = point.parameters();
-        if !allowed.contains(&name) {
-            return Err(format!(
-                "`${{{name}}}` is not available on {point} (available: {})",
-                allowed.iter().map(|p| format!("${{{p}}}")).collect::<Vec<_>>().join(", ")
-            ));
-        }
+        let param = Param::at(&after[2..close], point)?;
         if !before.is_empty() {
             parts.push(Part::Text(before.to_string()));
         }
-        parts.push(Part::Param(Param::parse(name).expect("every listed parameter parses")));
+        parts.push(Part::Param(param));
         rest = &after[close + 1..];
     }
     if !rest.is_empty() {
@@ -144,34 +104,13 @@ impl Command {
 /// Appends a parameter's value. A value the event lacks (no username) is
 /// empty, never a missing argument.
 fn value(p: Param, event: &Event, out: &mut Vec<u8>) {
-    let client = event.client();
-    let message = event.message();
-    let text = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
-    match p {
-        Param::ClientId => text(out, &client.clientid),
-        Param::Username => text(out, client.username.as_deref().unwrap_or_default()),
-        Param::Peerhost => text(out, client.peerhost.as_deref().unwrap_or_default()),
-        Param::Node => text(out, &client.node),
-        Param::Topic => text(out, event.topic().unwrap_or_default()),
-        Param::Qos => {
-            let qos = match event {
-                Event::SessionSubscribed { subscription, .. } => Some(subscription.qos),
-                _ => message.map(|m| m.qos),
-            };
-            if let Some(q) = qos {
-                text(out, &q.to_string());
-            }
-        }
-        Param::MsgId => text(out, message.map_or("", |m| m.id.as_str())),
-        Param::Payload => out.extend_from_slice(message.map_or(&[][..], |m| &m.payload)),
-        Param::Retain => text(out, message.map_or("", |m| if m.retain { "1" } else { "0" })),
-        Param::Sender => text(out, message.map_or("", |m| m.sender.as_str())),
+    match p.value(event) {
+        Value::Absent => {}
+        Value::Text(t) => out.extend_from_slice(t.as_bytes()),
+        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Bytes(b) => out.extend_from_slice(b),
         // Seconds, as the seed's stored `ts` fields are.
-        Param::Timestamp => {
-            if let Some(m) = message {
-                text(out, &(m.timestamp_ms / 1000).to_string());
-            }
-        }
+        Value::TimestampMs(ms) => out.extend_from_slice((ms / 1000).to_string().as_bytes()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Raw SQL actions: `${name}` placeholders compiled once, at load, into the
 //! dialect's bound parameters. A value can never change a statement's text.
 
+use super::params::{Param, Value};
 use crate::backends::sql::{Dialect, SqlValue};
 use crate::model::{Event, HookPoint};
 
@@ -9,40 +10,6 @@ use crate::model::{Event, HookPoint};
 pub struct Statement {
     pub text: String,
     params: Vec<Param>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Param {
-    ClientId,
-    Username,
-    Peerhost,
-    Node,
-    Topic,
-    Qos,
-    MsgId,
-    Payload,
-    Retain,
-    Sender,
-    Timestamp,
-}
-
-impl Param {
-    fn parse(name: &str) -> Option<Param> {
-        Some(match name {
-            "clientid" => Param::ClientId,
-            "username" => Param::Username,
-            "peerhost" => Param::Peerhost,
-            "node" => Param::Node,
-            "topic" => Param::Topic,
-            "qos" => Param::Qos,
-            "msgid" => Param::MsgId,
-            "payload" => Param::Payload,
-            "retain" => Param::Retain,
-            "sender" => Param::Sender,
-            "timestamp" => Param::Timestamp,
-            _ => return None,
-        })
-    }
 }
 
 /// Compiles a statement for `point` in `dialect`. A placeholder written in
@@ -54,15 +21,7 @@ pub fn compile(template: &str, dialect: Dialect, point: HookPoint) -> Result<Sta
     while let Some(start) = rest.find("${") {
         let (before, after) = rest.split_at(start);
         let close = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {template:?}"))?;
-        let name = &after[2..close];
-        let allowed = point.parameters();
-        if !allowed.contains(&name) {
-            return Err(format!(
-                "`${{{name}}}` is not available on {point} (available: {})",
-                allowed.iter().map(|p| format!("${{{p}}}")).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        let param = Param::parse(name).expect("every listed parameter parses");
+        let param = Param::at(&after[2..close], point)?;
         let mut after = &after[close + 1..];
         let mut before = before;
         if before.ends_with('\'') && after.starts_with('\'') {
@@ -84,30 +43,18 @@ pub fn compile(template: &str, dialect: Dialect, point: HookPoint) -> Result<Sta
 impl Statement {
     /// The values of this statement's parameters for one event.
     pub fn bind(&self, event: &Event) -> Vec<SqlValue> {
-        let client = event.client();
-        let message = event.message();
-        let text_or_null = |s: Option<&String>| s.map_or(SqlValue::Null, |s| SqlValue::Text(s.clone()));
         self.params
             .iter()
-            .map(|p| match p {
-                Param::ClientId => SqlValue::Text(client.clientid.clone()),
-                Param::Username => text_or_null(client.username.as_ref()),
-                Param::Peerhost => text_or_null(client.peerhost.as_ref()),
-                Param::Node => SqlValue::Text(client.node.clone()),
-                Param::Topic => event.topic().map_or(SqlValue::Null, |t| SqlValue::Text(t.to_string())),
-                Param::Qos => match event {
-                    Event::SessionSubscribed { subscription, .. } => SqlValue::Int(subscription.qos.into()),
-                    _ => message.map_or(SqlValue::Null, |m| SqlValue::Int(m.qos.into())),
-                },
-                Param::MsgId => message.map_or(SqlValue::Null, |m| SqlValue::Text(m.id.clone())),
+            .map(|p| match p.value(event) {
+                Value::Absent => SqlValue::Null,
+                Value::Text(t) => SqlValue::Text(t.to_string()),
+                Value::Int(i) => SqlValue::Int(i),
                 // Text where it is text, so it lands in text columns as the seed's tables expect.
-                Param::Payload => message.map_or(SqlValue::Null, |m| match std::str::from_utf8(&m.payload) {
+                Value::Bytes(b) => match std::str::from_utf8(b) {
                     Ok(s) => SqlValue::Text(s.to_string()),
-                    Err(_) => SqlValue::Bytes(m.payload.to_vec()),
-                }),
-                Param::Retain => message.map_or(SqlValue::Null, |m| SqlValue::Int(m.retain.into())),
-                Param::Sender => message.map_or(SqlValue::Null, |m| SqlValue::Text(m.sender.clone())),
-                Param::Timestamp => message.map_or(SqlValue::Null, |m| SqlValue::Timestamp(m.timestamp_ms as i64)),
+                    Err(_) => SqlValue::Bytes(b.to_vec()),
+                },
+                Value::TimestampMs(ms) => SqlValue::Timestamp(ms as i64),
             })
             .collect()
     }
