@@ -1,21 +1,42 @@
-//! Statements against a SQLite store, with bound parameters and typed rows:
-//! each is handed to the store's thread (see `writer`) and answered once
-//! its transaction is committed.
+//! Statements against a SQLite store, with bound parameters and typed rows.
+//!
+//! A statement joins the store's queue; whoever finds the connection free
+//! runs what is queued (its own and others', one transaction: group commit),
+//! on its own thread, so a lone caller pays no hand-over to another thread,
+//! and callers who find it busy are answered by the one running.
 
 use tokio::sync::oneshot;
 
 use super::pool::SqliteDb;
-use super::writer::{Answer, Job, Work};
+use super::writer::{self, Answer, Job, Work};
 use crate::backends::sql::{SqlError, SqlValue};
 
 async fn submit(db: &SqliteDb, work: Work) -> Result<Answer, SqlError> {
     let (reply, answer) = oneshot::channel();
-    db.jobs.send(Job { work, reply }).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
+    let shared = &db.shared;
+    shared.waiting.lock().expect("the queue").push(Job { work, reply });
+    // Run what waits while the connection is ours. Having let it go, look
+    // again: a statement queued just before by someone who found the
+    // connection busy would otherwise wait for the next caller.
+    loop {
+        let Ok(connection) = shared.connection.try_lock() else { break };
+        blocking(|| writer::drain(&connection, &shared.waiting));
+        drop(connection);
+        if shared.waiting.lock().expect("the queue").is_empty() {
+            break;
+        }
+    }
+    answer.await.map_err(|_| SqlError::Unavailable("the SQLite store dropped the statement".into()))?
 }
 
-fn stopped() -> SqlError {
-    SqlError::Unavailable("the SQLite store's thread has stopped".into())
+/// SQLite blocks; on the multi-threaded runtime, tokio is told, so it moves
+/// other tasks off this thread meanwhile. (A single-threaded runtime, as in
+/// unit tests, just runs it.)
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 pub async fn execute(db: &SqliteDb, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {

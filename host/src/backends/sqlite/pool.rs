@@ -1,23 +1,33 @@
 //! Opening a SQLite store: the file (made with the seed's tables,
-//! `sql/sqlite.sql`, when missing), WAL journal, and the thread that runs
-//! its statements.
+//! `sql/sqlite.sql`, when missing) and its WAL journal.
 
 use std::path::Path;
 
+use std::sync::{Arc, Mutex};
+
 use super::config::SqliteConfig;
-use super::writer::{self, Job};
+use super::writer::Job;
 use crate::config::{ConfigError, PoolEntry};
 
 /// The schema, applied on start; every statement is `IF NOT EXISTS`.
 pub const SCHEMA: &str = include_str!("../../../../sql/sqlite.sql");
 
-/// Statements waiting for the thread; past this, callers wait to queue.
-const QUEUE: usize = 8192;
-
-/// A handle to a SQLite store's thread; cheap to clone.
-#[derive(Clone, Debug)]
+/// A SQLite store: its connection, and the statements waiting for it.
+/// Cheap to clone.
+#[derive(Clone)]
 pub struct SqliteDb {
-    pub(super) jobs: tokio::sync::mpsc::Sender<Job>,
+    pub(super) shared: Arc<Shared>,
+}
+
+pub(super) struct Shared {
+    pub connection: Mutex<rusqlite::Connection>,
+    pub waiting: Mutex<Vec<Job>>,
+}
+
+impl std::fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteDb")
+    }
 }
 
 pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqliteDb, ConfigError> {
@@ -47,13 +57,7 @@ pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqliteDb, Con
     Ok(open(connection, &entry.name))
 }
 
-/// Starts the thread for an open connection.
-pub(super) fn open(connection: rusqlite::Connection, name: &str) -> SqliteDb {
-    let (jobs, queue) = tokio::sync::mpsc::channel(QUEUE);
-    let thread_name = format!("cistern-sqlite-{name}");
-    std::thread::Builder::new()
-        .name(thread_name)
-        .spawn(move || writer::run(connection, queue))
-        .expect("a thread for the SQLite store");
-    SqliteDb { jobs }
+/// A store over an open connection.
+pub(super) fn open(connection: rusqlite::Connection, _name: &str) -> SqliteDb {
+    SqliteDb { shared: Arc::new(Shared { connection: Mutex::new(connection), waiting: Mutex::new(Vec::new()) }) }
 }

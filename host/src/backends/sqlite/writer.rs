@@ -1,8 +1,7 @@
-//! The thread that owns a SQLite connection: it takes the statements that
-//! have queued, runs them in one transaction, each in a savepoint, commits,
-//! and then answers each caller.
+//! Running the statements that have queued for a SQLite connection: in one
+//! transaction, each in a savepoint, committed, and then each caller answered.
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::backends::sql::{SqlError, SqlValue, MAX_ROWS};
 
@@ -28,16 +27,20 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<Answer, SqlError>>,
 }
 
-pub fn run(connection: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+/// Runs every statement waiting, group after group, while any wait. The
+/// caller holds the connection; statements queued meanwhile by others join
+/// the next group.
+pub fn drain(connection: &rusqlite::Connection, waiting: &std::sync::Mutex<Vec<Job>>) {
+    loop {
+        let group: Vec<Job> = {
+            let mut w = waiting.lock().expect("the queue");
+            let take = w.len().min(MAX_GROUP);
+            w.drain(..take).collect()
+        };
+        if group.is_empty() {
+            return;
         }
-        let answers = run_group(&connection, &group);
+        let answers = run_group(connection, &group);
         for (job, answer) in group.into_iter().zip(answers) {
             // A caller that gave up (its call timed out) no longer listens.
             let _ = job.reply.send(answer);
@@ -46,26 +49,35 @@ pub fn run(connection: rusqlite::Connection, mut queue: mpsc::Receiver<Job>) {
 }
 
 fn run_group(c: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Answer, SqlError>> {
-    if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
-        let e = to_error(e);
+    // Alone, one statement is its own transaction: nothing to share, nothing to isolate.
+    if let [job @ Job { work: Work::Execute(..) | Work::Query(..), .. }] = group {
+        return vec![perform(c, &job.work)];
+    }
+    if let Err(e) = control(c, "BEGIN IMMEDIATE") {
         return group.iter().map(|_| Err(clone_error(&e))).collect();
     }
     let mut answers = Vec::with_capacity(group.len());
     for job in group {
-        let answer = c.execute_batch("SAVEPOINT job").map_err(to_error).and_then(|()| {
+        let answer = control(c, "SAVEPOINT job").and_then(|()| {
             let done = perform(c, &job.work);
-            let end = if done.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            c.execute_batch(end).map_err(to_error)?;
+            if done.is_err() {
+                control(c, "ROLLBACK TO job")?;
+            }
+            control(c, "RELEASE job")?;
             done
         });
         answers.push(answer);
     }
-    if let Err(e) = c.execute_batch("COMMIT") {
-        let _ = c.execute_batch("ROLLBACK");
-        let e = to_error(e);
+    if let Err(e) = control(c, "COMMIT") {
+        let _ = control(c, "ROLLBACK");
         return group.iter().map(|_| Err(clone_error(&e))).collect();
     }
     answers
+}
+
+/// A transaction-control statement, prepared once and kept.
+fn control(c: &rusqlite::Connection, sql: &str) -> Result<(), SqlError> {
+    c.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(to_error)
 }
 
 fn perform(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
