@@ -190,8 +190,14 @@ impl Adapter {
         }
         let shared = self.scx.extends.shared().await;
         if !outcome.subscribe.is_empty() {
+            // A resumed session holds them already (rmqtt hands them over only
+            // after client.connected, so ask what the adapter saw); subscribing
+            // again would only send their retained messages once more.
+            let created = created_at(s).await;
             let mut subs = Vec::new();
-            for sub in &outcome.subscribe {
+            let fresh =
+                outcome.subscribe.iter().filter(|sub| !self.sessions.holds(&s.id.client_id, created, &sub.topic));
+            for sub in fresh {
                 match Subscribe::from_v3(&sub.topic.as_str().into(), convert::to_qos(sub.qos), false, false) {
                     Ok(s) => subs.push(s),
                     Err(e) => tracing::warn!(client = %s.id.client_id, topic = %sub.topic, "cannot subscribe: {e}"),
@@ -201,6 +207,7 @@ impl Adapter {
             // session's own task, which will process the subscriptions (and
             // raise session.subscribed for each) once the hook returns.
             match shared.entry(s.id.clone()).tx() {
+                Some(_) if subs.is_empty() => {}
                 Some(tx) => {
                     self.runtime.metrics.subscribed(subs.len());
                     if tx.unbounded_send(SessionMessage::Subscribes(subs, None)).is_err() {

@@ -50,6 +50,11 @@ impl Sessions {
         })
     }
 
+    /// Whether the session holds a subscription to `filter`.
+    pub fn holds(&self, client: &str, created_at: i64, filter: &str) -> bool {
+        self.clients.get(client).is_some_and(|s| s.created_at == created_at && s.filters.contains(filter))
+    }
+
     pub fn unsubscribed(&self, client: &str, created_at: i64, filter: &str) {
         self.with(client, created_at, |s| {
             s.filters.remove(filter);
