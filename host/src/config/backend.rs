@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::cistern::CisternConfig;
 use super::error::{ConfigError, Location};
 use super::hook::{self, HookConfig, OfflineOpts};
 use super::parse::Entry;
@@ -108,11 +107,7 @@ pub struct BackendConfig {
 }
 
 impl BackendConfig {
-    pub(super) fn from_entries(
-        kind: BackendKind,
-        entries: Vec<Entry>,
-        _c: &CisternConfig,
-    ) -> Result<BackendConfig, ConfigError> {
+    pub(super) fn from_entries(kind: BackendKind, entries: Vec<Entry>) -> Result<BackendConfig, ConfigError> {
         let mut pools: BTreeMap<String, PoolEntry> = BTreeMap::new();
         let mut options = BTreeMap::new();
         let mut hook_entries = Vec::new();

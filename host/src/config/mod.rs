@@ -95,7 +95,7 @@ impl Config {
         let cistern = CisternConfig::from_entries(ours, &base_dir)?;
         let mut backends = Vec::new();
         for (_, (kind, entries)) in by_backend {
-            backends.push(BackendConfig::from_entries(kind, entries, &cistern)?);
+            backends.push(BackendConfig::from_entries(kind, entries)?);
         }
         Ok(Config { cistern, backends, files, base_dir })
     }
