@@ -162,3 +162,42 @@ lock_service() {
 check_socket_path() {
   ((${#1} <= 100)) || die "socket path too long for a Unix socket (${#1} bytes): $1; set CISTERN_RUN to a shorter directory"
 }
+
+# What every service script shares, once it has defined DIR, PIDFILE, COMM,
+# LOG, PORT and the functions server_pid, running, answers, start, env_lines
+# and install.
+
+# stop_service LABEL SIGNAL: stops the server named by this service's own pid
+# file with SIGNAL (nothing else is ever signalled); a stale pid file goes.
+stop_service() {
+  local label=$1 signal=$2 pid
+  lock_service "$DIR"
+  pid=$(server_pid)
+  if pid_is "$pid" "$COMM"; then
+    stop_pid "$label" "$pid" "$COMM" "$signal" "$LOG"
+  else
+    say "$label not running${pid:+ (stale pid file, pid $pid)}"
+  fi
+  rm -f "$PIDFILE"
+}
+
+# service_status NAME: exit 0 if running and answering, 3 if stopped, 1 if
+# alive but not answering.
+service_status() {
+  local name=$1
+  if ! running; then echo "$name: stopped"; return 3; fi
+  if answers; then echo "$name: running (pid $(server_pid)) on 127.0.0.1:$PORT"; return 0; fi
+  echo "$name: pid $(server_pid) alive but not answering on 127.0.0.1:$PORT (log: $LOG)"; return 1
+}
+
+# service_main ACTION: runs start, stop, status, env or install.
+service_main() {
+  case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    env) env_lines ;;
+    install) install ;;
+    *) die "usage: $0 {start|stop|status|env|install}" ;;
+  esac
+}

@@ -104,32 +104,14 @@ start() {
 }
 
 stop() {
-  lock_service "$DIR"
-  local pid; pid=$(server_pid)
-  if pid_is "$pid" "$COMM"; then
-    stop_pid "MariaDB" "$pid" "$COMM" TERM "$LOG"
-  else
-    say "MariaDB not running${pid:+ (stale pid file, pid $pid)}"
-  fi
-  rm -f "$PIDFILE"
+  stop_service "MariaDB" TERM
 }
 
-status() {
-  if ! running; then echo "mariadb: stopped"; return 3; fi
-  if answers; then echo "mariadb: running (pid $(server_pid)) on 127.0.0.1:$PORT"; return 0; fi
-  echo "mariadb: pid $(server_pid) alive but not answering on 127.0.0.1:$PORT (log: $LOG)"; return 1
-}
+status() { service_status mariadb; }
 
 env_lines() {
   echo "export CISTERN_MYSQL_PORT=$PORT"
   echo "export CISTERN_MYSQL_URL=mysql://cistern:cistern@127.0.0.1:$PORT/mqtt"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  env) env_lines ;;
-  install) install ;;
-  *) die "usage: $0 {start|stop|status|env|install}" ;;
-esac
+service_main "$@"

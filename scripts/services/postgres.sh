@@ -154,33 +154,15 @@ start() {
 }
 
 stop() {
-  lock_service "$DIR"
-  local pid; pid=$(server_pid)
-  if pid_is "$pid" "$COMM"; then
-    # SIGINT is PostgreSQL's fast shutdown (what `pg_ctl stop -m fast` sends).
-    stop_pid "PostgreSQL" "$pid" "$COMM" INT "$LOG"
-  else
-    say "PostgreSQL not running${pid:+ (stale postmaster.pid, pid $pid)}"
-    rm -f "$PIDFILE"
-  fi
+  # SIGINT is PostgreSQL's fast shutdown (what `pg_ctl stop -m fast` sends).
+  stop_service "PostgreSQL" INT
 }
 
-status() {
-  if ! running; then echo "postgres: stopped"; return 3; fi
-  if answers; then echo "postgres: running (pid $(server_pid)) on 127.0.0.1:$PORT"; return 0; fi
-  echo "postgres: pid $(server_pid) alive but not answering on 127.0.0.1:$PORT (log: $LOG)"; return 1
-}
+status() { service_status postgres; }
 
 env_lines() {
   echo "export CISTERN_PG_PORT=$PORT"
   echo "export CISTERN_PG_URL=postgres://cistern:cistern@127.0.0.1:$PORT/mqtt"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  env) env_lines ;;
-  install) install ;;
-  *) die "usage: $0 {start|stop|status|env|install}" ;;
-esac
+service_main "$@"

@@ -51,32 +51,14 @@ start() {
 }
 
 stop() {
-  lock_service "$DIR"
-  local pid; pid=$(server_pid)
-  if pid_is "$pid" "$COMM"; then
-    stop_pid "Redis" "$pid" "$COMM" TERM "$LOG"
-  else
-    say "Redis not running${pid:+ (stale pid file, pid $pid)}"
-  fi
-  rm -f "$PIDFILE"
+  stop_service "Redis" TERM
 }
 
-status() {
-  if ! running; then echo "redis: stopped"; return 3; fi
-  if answers; then echo "redis: running (pid $(server_pid)) on 127.0.0.1:$PORT"; return 0; fi
-  echo "redis: pid $(server_pid) alive but not answering on 127.0.0.1:$PORT (log: $LOG)"; return 1
-}
+status() { service_status redis; }
 
 env_lines() {
   echo "export CISTERN_REDIS_PORT=$PORT"
   echo "export CISTERN_REDIS_URL=redis://127.0.0.1:$PORT/"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  env) env_lines ;;
-  install) install ;;
-  *) die "usage: $0 {start|stop|status|env|install}" ;;
-esac
+service_main "$@"
