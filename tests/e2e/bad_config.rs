@@ -1,7 +1,7 @@
 //! A malformed configuration stops cistern before it serves anything, with a
 //! message naming the file, the line and what is wrong.
 
-use cistern_tests::broker::check_config;
+use cistern_tests::broker::assert_refused;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 
@@ -61,12 +61,7 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str)> {
 #[test]
 fn malformed_configs_are_refused_with_their_location() {
     for (what, config, line, words) in cases() {
-        let (out, path, _dir) = check_config(BIN, "bad.conf", &config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{what}: accepted\n{config}");
-        let at = format!("{}:{line}:", path.display());
-        assert!(stderr.contains(&at), "{what}: the message does not name {at}\n{stderr}");
-        assert!(stderr.contains(words), "{what}: the message does not say {words:?}\n{stderr}");
+        assert_refused(BIN, what, &config, line, words);
     }
 }
 

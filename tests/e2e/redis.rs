@@ -559,7 +559,7 @@ fn redis_bytes(v: redis::Value) -> Vec<u8> {
 /// the file, the line and the fault.
 #[test]
 fn malformed_redis_configs_are_refused_with_their_location() {
-    use cistern_tests::broker::check_config;
+    use cistern_tests::broker::assert_refused;
     let pool = "backend.redis.pool1.server = 127.0.0.1:1\n";
     let hook = |action: &str| {
         format!("{pool}backend.redis.hook.client.connected.1 = {{\"action\": {action}, \"pool\": \"pool1\"}}\n")
@@ -592,11 +592,6 @@ fn malformed_redis_configs_are_refused_with_their_location() {
         ("an unknown function", hook(r#"{"function": "on_message_fetch"}"#), 2, "unknown function `on_message_fetch`"),
     ];
     for (what, config, line, words) in cases {
-        let (out, path, _dir) = check_config(BIN, "bad.conf", &config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{what}: accepted\n{config}");
-        let at = format!("{}:{line}:", path.display());
-        assert!(stderr.contains(&at), "{what}: the message does not name {at}\n{stderr}");
-        assert!(stderr.contains(words), "{what}: the message does not say {words:?}\n{stderr}");
+        assert_refused(BIN, what, &config, line, words);
     }
 }

@@ -189,3 +189,14 @@ pub fn check_config(bin: &str, file_name: &str, config: &str) -> (Output, PathBu
         .expect("cistern runs");
     (out, path, dir)
 }
+
+/// Asserts that `bin --check` refuses `config` (written as `bad.conf`) with
+/// a message naming the file and `line`, and saying `words`.
+pub fn assert_refused(bin: &str, what: &str, config: &str, line: usize, words: &str) {
+    let (out, path, _dir) = check_config(bin, "bad.conf", config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what}: accepted\n{config}");
+    let at = format!("{}:{line}:", path.display());
+    assert!(stderr.contains(&at), "{what}: the message does not name {at}\n{stderr}");
+    assert!(stderr.contains(words), "{what}: the message does not say {words:?}\n{stderr}");
+}
