@@ -17,7 +17,7 @@ use crate::backends::{AnyPool, Pools};
 use crate::brokers::ControlSlot;
 use crate::config::{ActionSpec, BackendConfig, Config, ConfigError, HookConfig};
 use crate::engine::bindings::types;
-use crate::engine::{convert, Engine, Guest, Scope};
+use crate::engine::{Engine, Guest, Scope};
 use crate::message_id::MessageIds;
 use crate::metrics::Metrics;
 use crate::model::{Event, Outcome};
@@ -78,23 +78,12 @@ impl Runtime {
         let point = event.hook_point();
         self.metrics.event(point);
         let loaded = self.current.load_full();
-        let actions: Vec<&Arc<Action>> = loaded.router.actions(point, event.topic()).collect();
         let mut outcome = Outcome::default();
-        if actions.is_empty() {
-            return outcome;
-        }
-        let wit_event = if actions.iter().any(|a| a.is_guest()) { Some(convert::event(&event)) } else { None };
-        let placeholder;
-        let wit_event = match &wit_event {
-            Some(e) => e,
-            None => {
-                placeholder = types::Event::SessionCreated(convert::client(event.client()));
-                &placeholder
-            }
-        };
-        for action in actions {
+        // Made by the first guest action, for all of them; raw actions need none.
+        let mut wit_event = None;
+        for action in loaded.router.actions(point, event.topic()) {
             action.counters.calls.fetch_add(1, Ordering::Relaxed);
-            match action.run(&event, wit_event).await {
+            match action.run(&event, &mut wit_event).await {
                 Ok(o) => outcome.merge(o),
                 Err(e) => self.metrics.action_failed(action, &event, &e),
             }

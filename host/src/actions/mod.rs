@@ -73,11 +73,12 @@ impl ActionError {
 }
 
 impl Action {
-    /// Runs the action for one event. `wit_event` is the event in WIT form,
-    /// made once for all the guest actions of the event.
-    pub async fn run(&self, event: &Event, wit_event: &types::Event) -> Result<Outcome, ActionError> {
+    /// Runs the action for one event. `wit_event` holds the event in WIT form
+    /// once a guest action has needed it, for the guest actions after it.
+    pub async fn run(&self, event: &Event, wit_event: &mut Option<types::Event>) -> Result<Outcome, ActionError> {
         match &self.kind {
             ActionKind::Guest { guest, ctx, scope } => {
+                let wit_event = wit_event.get_or_insert_with(|| crate::engine::convert::event(event));
                 let answer = guest.call(scope.clone(), ctx, wit_event).await?;
                 let (outcome, problems) = crate::engine::convert::outcome(answer);
                 for p in problems {
@@ -104,9 +105,5 @@ impl Action {
                 Ok(Outcome::default())
             }
         }
-    }
-
-    pub fn is_guest(&self) -> bool {
-        matches!(self.kind, ActionKind::Guest { .. })
     }
 }
