@@ -57,7 +57,12 @@ fn templates(ctx: &Context) -> Result<Rc<Vec<Template>>, Error> {
     let text = settings::get(ctx, "template").ok_or_else(|| {
         Error::InvalidInput("no template: the host passes the timescale template file as `template`".into())
     })?;
-    let key = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
     if let Some(t) = PARSED.with(|p| p.borrow().get(&key).cloned()) {
         return Ok(t);
     }
