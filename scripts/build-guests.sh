@@ -19,7 +19,11 @@ if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown;
 else
   [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src ] ||
     die "no wasm32 toolchain: run scripts/install-deps.sh (Debian's rustc-web, cargo-web, rust-web-src, lld-22)"
+  # rustc links wasm32 with a program called `rust-lld`, which only rustup ships; no Debian package
+  # provides it. Name lld's wasm front end (from lld-22) instead, so nothing made by hand is needed.
+  wasm_ld=$(wasm_linker) || die "no wasm linker: run scripts/install-deps.sh (Debian's lld-22 gives wasm-ld)"
   (cd guests && env -u RUSTUP_TOOLCHAIN RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$guest_target" \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$wasm_ld" \
     /usr/bin/cargo build --quiet --release --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort)
 fi
 

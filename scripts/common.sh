@@ -10,3 +10,14 @@ CISTERN_RUN=${CISTERN_RUN:-$CISTERN_CACHE/run}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# lld's wasm linker from Debian's lld packages: the one the Debian guest route links with.
+# An explicit CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER wins.
+wasm_linker() {
+  local candidate
+  for candidate in "${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER:-}" /usr/lib/llvm-22/bin/wasm-ld \
+    $(ls -d /usr/lib/llvm-*/bin/wasm-ld 2>/dev/null | sort -rV) "$(command -v wasm-ld 2>/dev/null)"; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+  return 1
+}
