@@ -126,6 +126,16 @@ wait_ready() {
   done
 }
 
+# wait_gone PID COMM SECONDS: wait until PID is no longer COMM (exited, or
+# a zombie); false if it still is after SECONDS.
+wait_gone() {
+  local pid=$1 comm=$2 deadline=$((SECONDS + $3))
+  while pid_is "$pid" "$comm"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
 # stop_pid NAME PID COMM SIGNAL LOG: send SIGNAL to PID (only if it is
 # still COMM) and wait for it to exit; after the timeout send SIGKILL.
 stop_pid() {
@@ -138,8 +148,9 @@ stop_pid() {
     if ((SECONDS >= deadline)); then
       say "$name (pid $pid) still running after ${CISTERN_SERVICE_TIMEOUT}s; sending SIGKILL"
       kill -s KILL "$pid" 2>/dev/null || true
-      sleep 1
-      if pid_is "$pid" "$comm"; then
+      # A killed process with a large heap takes a moment to unmap it; its
+      # ports stay bound until it is gone.
+      if ! wait_gone "$pid" "$comm" 10; then
         show_log "$log"
         die "$name (pid $pid) would not exit; log: $log"
       fi
