@@ -72,11 +72,16 @@ pid_is() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   read -r comm <"/proc/$pid/comm" 2>/dev/null || return 1
   [ "$comm" = "$want" ] || return 1
-  # An exited server whose parent has not reaped it yet (a zombie) is gone.
-  local stat state
+  # An exited server whose parent has not reaped it yet (a zombie) is gone,
+  # unless other threads of it are still exiting: the main thread of a
+  # killed multi-threaded server (a JVM) turns zombie first, while the rest
+  # still hold its files and ports.
+  local stat state tasks
   stat=$(<"/proc/$pid/stat") 2>/dev/null || return 1
   state=${stat##*) }
-  [ "${state%% *}" != Z ]
+  [ "${state%% *}" != Z ] && return 0
+  tasks=("/proc/$pid/task/"*)
+  ((${#tasks[@]} > 1))
 }
 
 # port_open PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
