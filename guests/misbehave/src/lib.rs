@@ -3,7 +3,7 @@
 //! function behaves: one host call and back, the smallest useful hook, which
 //! the `hook_cost` benchmark times.
 
-use cistern_guest::{clock, Context, Error, Event, FunctionInfo, Guest, Outcome};
+use cistern_guest::{clock, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Outcome};
 
 struct Misbehave;
 
@@ -11,7 +11,10 @@ const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock"];
 
 impl Guest for Misbehave {
     fn functions() -> Vec<FunctionInfo> {
-        FUNCTIONS.iter().map(|name| FunctionInfo { name: name.to_string(), hooks: Vec::new() }).collect()
+        FUNCTIONS
+            .iter()
+            .map(|name| FunctionInfo { name: name.to_string(), hooks: Vec::new(), kind: FunctionKind::Read })
+            .collect()
     }
 
     fn handle(ctx: Context, _event: Event) -> Result<Outcome, Error> {

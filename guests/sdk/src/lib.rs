@@ -16,7 +16,8 @@ pub mod bindings {
 
 pub use bindings::cistern::hooks::sql::{self, Dialect, Value};
 pub use bindings::cistern::hooks::types::{
-    Client, Context, Error, Event, FunctionInfo, Message, MessageEvent, Outcome, Subscribed, Subscription, Unsubscribed,
+    Client, Context, Error, Event, FunctionInfo, FunctionKind, Message, MessageEvent, Outcome, Subscribed,
+    Subscription, Unsubscribed,
 };
 pub use bindings::cistern::hooks::{clock, log};
 pub use bindings::{export, Guest};
@@ -68,13 +69,15 @@ impl Event {
     }
 }
 
-/// What `functions()` answers, from a table of (function, the hook points it handles).
-pub fn function_infos(table: &[(&str, &[&str])]) -> Vec<FunctionInfo> {
+/// What `functions()` answers, from a table of (function, the hook points it handles, whether it
+/// stores or reads).
+pub fn function_infos(table: &[(&str, &[&str], FunctionKind)]) -> Vec<FunctionInfo> {
     table
         .iter()
-        .map(|(name, hooks)| FunctionInfo {
+        .map(|(name, hooks, kind)| FunctionInfo {
             name: name.to_string(),
             hooks: hooks.iter().map(|h| h.to_string()).collect(),
+            kind: *kind,
         })
         .collect()
 }

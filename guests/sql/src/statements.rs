@@ -14,7 +14,9 @@ pub struct Statements {
     pub client_disconnected: &'static str,
     /// clientid
     pub subscriptions: &'static str,
-    /// msgid, topic, sender, node, qos, retain, payload, arrived
+    /// msgid, topic, sender, node, qos, retain, payload, arrived, msgid: inserts only when no row
+    /// has that msgid yet, so that storing a message again (a replay) is harmless. A `WHERE NOT
+    /// EXISTS` rather than a unique key, because the seed's own tables have none on msgid.
     pub insert_message: &'static str,
     /// clientid, topic, arrived_since, after_id, limit
     pub fetch_exact: &'static str,
@@ -58,7 +60,7 @@ static SQLITE: Statements = Statements {
         offline_at = excluded.offline_at",
     subscriptions: "SELECT topic, qos FROM mqtt_sub WHERE clientid = ? ORDER BY id",
     insert_message: "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = ?)",
     fetch_exact: concat!(
         "SELECT ",
         message_columns!(),
@@ -93,7 +95,8 @@ static MYSQL: Statements = Statements {
     client_disconnected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
         VALUES (?, 0, ?, NULL, ?, ?) ON DUPLICATE KEY UPDATE state = 0, offline_at = VALUES(offline_at)",
     subscriptions: SQLITE.subscriptions,
-    insert_message: SQLITE.insert_message,
+    insert_message: "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
+        SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = ?)",
     fetch_exact: SQLITE.fetch_exact,
     fetch_like: SQLITE.fetch_like,
     ack: "INSERT INTO mqtt_acked(clientid, topic, mid, created) \
@@ -117,7 +120,7 @@ static POSTGRES: Statements = Statements {
         offline_at = EXCLUDED.offline_at",
     subscriptions: "SELECT topic, qos FROM mqtt_sub WHERE clientid = $1 ORDER BY id",
     insert_message: "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = $9)",
     fetch_exact: concat!(
         "SELECT ",
         message_columns!(),

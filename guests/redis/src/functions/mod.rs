@@ -6,21 +6,22 @@ mod message;
 mod retain;
 mod scan;
 
-use cistern_guest::{Context, Error, Event, Outcome};
+use cistern_guest::{Context, Error, Event, FunctionKind, Outcome};
+use FunctionKind::{Read, Write};
 
 /// Every function of this guest with the hook points it handles.
-pub const ALL: &[(&str, &[&str])] = &[
-    ("on_client_connected", &["client.connected"]),
-    ("on_subscribe_lookup", &["client.connected", "session.created"]),
-    ("on_client_disconnected", &["client.disconnected"]),
-    ("on_message_fetch_for_queue", &["session.subscribed"]),
-    ("on_message_fetch_for_pubsub", &["session.subscribed"]),
-    ("on_retain_lookup", &["session.subscribed"]),
-    ("on_message_publish", &["message.publish"]),
-    ("on_message_retain", &["message.publish"]),
-    ("on_retain_delete", &["message.publish"]),
-    ("on_message_acked_for_queue", &["message.acked"]),
-    ("on_message_acked_for_pubsub", &["message.acked"]),
+pub const ALL: &[(&str, &[&str], FunctionKind)] = &[
+    ("on_client_connected", &["client.connected"], Write),
+    ("on_subscribe_lookup", &["client.connected", "session.created"], Read),
+    ("on_client_disconnected", &["client.disconnected"], Write),
+    ("on_message_fetch_for_queue", &["session.subscribed"], Read),
+    ("on_message_fetch_for_pubsub", &["session.subscribed"], Read),
+    ("on_retain_lookup", &["session.subscribed"], Read),
+    ("on_message_publish", &["message.publish"], Write),
+    ("on_message_retain", &["message.publish"], Write),
+    ("on_retain_delete", &["message.publish"], Write),
+    ("on_message_acked_for_queue", &["message.acked"], Write),
+    ("on_message_acked_for_pubsub", &["message.acked"], Write),
 ];
 
 /// How a topic's stored messages are shared among its subscribers.

@@ -29,6 +29,8 @@ pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
             Value::Int(m.retain.into()),
             Value::Bytes(m.payload.clone()),
             Value::Timestamp(m.timestamp_ms as i64),
+            // Insert-if-absent by msgid: a replay from the outbox stores nothing twice.
+            Value::Text(m.id.clone()),
         ],
     )?;
     Ok(Outcome::none())

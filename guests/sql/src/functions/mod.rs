@@ -5,22 +5,23 @@ mod message;
 mod retain;
 mod timescale;
 
-use cistern_guest::{Context, Error, Event, Outcome};
+use cistern_guest::{Context, Error, Event, FunctionKind, Outcome};
+use FunctionKind::{Read, Write};
 
 use crate::db::Db;
 
 /// Every function of this guest with the hook points it handles.
-pub const ALL: &[(&str, &[&str])] = &[
-    ("on_client_connected", &["client.connected"]),
-    ("on_client_disconnected", &["client.disconnected"]),
-    ("on_subscribe_lookup", &["client.connected", "session.created"]),
-    ("on_message_publish", &["message.publish"]),
-    ("on_message_store", &["message.publish"]),
-    ("on_message_fetch", &["session.subscribed"]),
-    ("on_message_acked", &["message.acked"]),
-    ("on_message_retain", &["message.publish"]),
-    ("on_retain_delete", &["message.publish"]),
-    ("on_retain_lookup", &["session.subscribed"]),
+pub const ALL: &[(&str, &[&str], FunctionKind)] = &[
+    ("on_client_connected", &["client.connected"], Write),
+    ("on_client_disconnected", &["client.disconnected"], Write),
+    ("on_subscribe_lookup", &["client.connected", "session.created"], Read),
+    ("on_message_publish", &["message.publish"], Write),
+    ("on_message_store", &["message.publish"], Write),
+    ("on_message_fetch", &["session.subscribed"], Read),
+    ("on_message_acked", &["message.acked"], Write),
+    ("on_message_retain", &["message.publish"], Write),
+    ("on_retain_delete", &["message.publish"], Write),
+    ("on_retain_lookup", &["session.subscribed"], Read),
 ];
 
 pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
