@@ -28,7 +28,9 @@ pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<(
                 let Some(request) = read_head(&mut stream).await else { return };
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
                 let (status, body) = match path {
-                    "/metrics" => ("200 OK", runtime.metrics.render()),
+                    "/metrics" => {
+                        ("200 OK", runtime.metrics.render() + &crate::metrics::render_outbox(&runtime.outbox))
+                    }
                     "/health" => ("200 OK", "ok\n".to_string()),
                     _ => ("404 Not Found", "not found\n".to_string()),
                 };

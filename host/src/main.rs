@@ -50,6 +50,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: PathBuf, check_only: bool) -> ExitCode {
+    if check_only {
+        return match Runtime::check(&config).await {
+            Ok(()) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match Runtime::load(&config).await {
         Ok(r) => r,
         Err(e) => {
@@ -57,10 +69,6 @@ async fn run(config: PathBuf, check_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if check_only {
-        println!("{}: ok", config.display());
-        return ExitCode::SUCCESS;
-    }
     let settings = runtime.loaded().config.cistern.clone();
     let _watch = if settings.reload {
         match cistern::reload::watch(runtime.clone()) {
@@ -79,18 +87,48 @@ async fn run(config: PathBuf, check_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    tokio::select! {
-        result = cistern::brokers::rmqtt::serve(runtime, &settings) => match result {
+    let stop = tokio::select! {
+        result = cistern::brokers::rmqtt::serve(runtime.clone(), &settings) => match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::FAILURE
+                return ExitCode::FAILURE;
             }
         },
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("interrupted; stopping");
+        signal = stop_signal() => {
+            tracing::info!("{signal}: stopping");
             ExitCode::SUCCESS
         }
+    };
+    // What was acknowledged is in its database or in the outbox already;
+    // let the events being handled now finish, within a bound.
+    if !runtime.settle(SHUTDOWN_BOUND).await {
+        tracing::warn!("events still being handled after {SHUTDOWN_BOUND:?}; stopping anyway (none was acknowledged)");
+    }
+    let waiting: usize = runtime.outbox.lanes().iter().map(|l| l.depth()).sum();
+    if waiting > 0 {
+        tracing::info!(entries = waiting, "the outbox keeps writes for the next start");
+    }
+    stop
+}
+
+/// How long a stop waits for the events being handled.
+const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// SIGINT or SIGTERM, whichever comes first; its name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot watch for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }
 

@@ -11,11 +11,25 @@ use dashmap::DashMap;
 use crate::actions::{Action, ActionError};
 use crate::engine::CallError;
 use crate::model::{Event, HookPoint};
+use crate::outbox::{Outbox, OutboxError};
 
 /// Counters of one action, kept across reloads by the action's key.
+///
+/// Every event an action matches ends in exactly one of: succeeded (stored at
+/// once, or replayed from the outbox later), failed (the database refused
+/// it, a read could not be answered, or it could not even be deferred),
+/// dropped (its action was gone when the outbox replayed it), or it is still
+/// waiting in the outbox: `calls = succeeded + failed + dropped + pending`.
 #[derive(Default)]
 pub struct ActionCounters {
+    /// Events the action matched (with those recovered from the outbox at start).
     pub calls: AtomicU64,
+    pub succeeded: AtomicU64,
+    /// Writes put in the outbox because their database was unavailable.
+    pub deferred: AtomicU64,
+    /// Deferred writes replayed into their database (counted in `succeeded` too).
+    pub replayed: AtomicU64,
+    pub dropped: AtomicU64,
     pub failures: AtomicU64,
     pub traps: AtomicU64,
     pub timeouts: AtomicU64,
@@ -32,6 +46,7 @@ pub struct Metrics {
     subscribed: AtomicU64,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    publishes_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -49,6 +64,11 @@ impl Metrics {
 
     pub fn subscribed(&self, n: usize) {
         self.subscribed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A publish the broker did not acknowledge, because it could not be kept.
+    pub fn publish_refused(&self) {
+        self.publishes_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn reloaded(&self) {
@@ -69,7 +89,9 @@ impl Metrics {
         c.failures.fetch_add(1, Ordering::Relaxed);
         match error {
             ActionError::Call(CallError::Trap(_)) => c.traps.fetch_add(1, Ordering::Relaxed),
-            ActionError::Call(CallError::Timeout(_)) => c.timeouts.fetch_add(1, Ordering::Relaxed),
+            ActionError::Call(CallError::Timeout(_)) | ActionError::Deadline(_) => {
+                c.timeouts.fetch_add(1, Ordering::Relaxed)
+            }
             _ => 0,
         };
         if error.is_unavailable() {
@@ -88,6 +110,34 @@ impl Metrics {
         }
     }
 
+    /// A read was not tried: its database is unavailable, so it fails at
+    /// once rather than waiting out a timeout.
+    pub fn read_skipped(&self, action: &Action, event: &Event, lane: &str) {
+        let c = &action.counters;
+        c.failures.fetch_add(1, Ordering::Relaxed);
+        c.unavailable.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(action = %action.name, client = %event.client().clientid, pool = lane, "read skipped: database unavailable");
+    }
+
+    /// A write could neither be stored nor deferred: the broker will not
+    /// acknowledge the message.
+    pub fn refused(&self, action: &Action, event: &Event, error: &OutboxError) {
+        action.counters.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            action = %action.name, client = %event.client().clientid, msgid = event.message().map(|m| m.id.as_str()),
+            topic = event.topic(), %error, "write refused: its database is unavailable and the outbox cannot take it"
+        );
+    }
+
+    /// A deferred write was given up on (its action is gone from the configuration).
+    pub fn dropped(&self, action: &str, event: &Event, why: &str) {
+        self.action(&Arc::from(action)).dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            action, client = %event.client().clientid, msgid = event.message().map(|m| m.id.as_str()),
+            topic = event.topic(), "deferred write dropped: {why}"
+        );
+    }
+
     /// The counters as Prometheus text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -102,7 +152,11 @@ impl Metrics {
         let per_action = |f: fn(&ActionCounters) -> &AtomicU64| {
             actions.iter().map(|(k, c)| (format!("{{action=\"{k}\"}}"), f(c).load(Ordering::Relaxed))).collect()
         };
-        put("cistern_action_calls_total", "Calls of each action.", per_action(|c| &c.calls));
+        put("cistern_action_calls_total", "Events each action matched.", per_action(|c| &c.calls));
+        put("cistern_action_succeeded_total", "Events each action stored or answered.", per_action(|c| &c.succeeded));
+        put("cistern_action_deferred_total", "Writes put in the outbox.", per_action(|c| &c.deferred));
+        put("cistern_action_replayed_total", "Writes replayed from the outbox.", per_action(|c| &c.replayed));
+        put("cistern_action_dropped_total", "Deferred writes given up on.", per_action(|c| &c.dropped));
         put("cistern_action_failures_total", "Calls that failed, of each action.", per_action(|c| &c.failures));
         put("cistern_action_traps_total", "Calls whose guest trapped.", per_action(|c| &c.traps));
         put("cistern_action_timeouts_total", "Calls that took too long.", per_action(|c| &c.timeouts));
@@ -130,6 +184,11 @@ impl Metrics {
             vec![(String::new(), self.subscribed.load(Ordering::Relaxed))],
         );
         put(
+            "cistern_publishes_refused_total",
+            "Publishes not acknowledged because they could be neither stored nor deferred.",
+            vec![(String::new(), self.publishes_refused.load(Ordering::Relaxed))],
+        );
+        put(
             "cistern_reloads_total",
             "Configuration reloads applied.",
             vec![(String::new(), self.reloads.load(Ordering::Relaxed))],
@@ -141,4 +200,55 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The outbox as Prometheus gauges: per lane (pool) its depth in entries and
+/// bytes, the age of its oldest entry and whether its database answers; per
+/// action the writes waiting.
+pub fn render_outbox(outbox: &Outbox) -> String {
+    let mut lanes = outbox.lanes();
+    lanes.sort_by(|a, b| a.name.cmp(&b.name));
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let stats: Vec<_> =
+        lanes.iter().map(|l| (format!("{{pool=\"{}\"}}", l.name), l.stats(), l.is_available())).collect();
+    gauge(
+        "cistern_outbox_entries",
+        "Writes waiting in the outbox.",
+        stats.iter().map(|(l, s, _)| (l.clone(), s.0 as f64)).collect(),
+    );
+    gauge(
+        "cistern_outbox_bytes",
+        "Bytes waiting in the outbox.",
+        stats.iter().map(|(l, s, _)| (l.clone(), s.1 as f64)).collect(),
+    );
+    gauge(
+        "cistern_outbox_oldest_age_seconds",
+        "Age of the oldest write waiting in the outbox.",
+        stats
+            .iter()
+            .map(|(l, s, _)| (l.clone(), s.2.map_or(0.0, |at| now_ms.saturating_sub(at) as f64 / 1000.0)))
+            .collect(),
+    );
+    gauge(
+        "cistern_pool_available",
+        "1 while the pool's database answers, 0 while its writes go to the outbox.",
+        stats.iter().map(|(l, _, up)| (l.clone(), if *up { 1.0 } else { 0.0 })).collect(),
+    );
+    let mut per_action: Vec<(String, f64)> =
+        lanes.iter().flat_map(|l| l.per_action()).map(|(a, n)| (format!("{{action=\"{a}\"}}"), n as f64)).collect();
+    per_action.sort_by(|a, b| a.0.cmp(&b.0));
+    gauge("cistern_action_pending", "Writes of each action waiting in the outbox.", per_action);
+    gauge(
+        "cistern_outbox_capacity_bytes",
+        "The most the outbox may hold (cistern.outbox.max_bytes).",
+        vec![(String::new(), outbox.max_bytes() as f64)],
+    );
+    out
 }

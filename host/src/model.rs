@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// The MQTT client an event is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
     pub clientid: String,
     pub username: Option<String>,
@@ -14,7 +16,7 @@ pub struct Client {
     pub node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Unique and time-ordered; see [`crate::message_id`].
     pub id: String,
@@ -27,13 +29,13 @@ pub struct Message {
     pub timestamp_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
     pub topic: String,
     pub qos: u8,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Event {
     ClientConnected(Client),
     ClientDisconnected(Client),
@@ -121,6 +123,11 @@ pub struct Outcome {
     pub deliver: Vec<Message>,
     /// Subscriptions to add for this client.
     pub subscribe: Vec<Subscription>,
+    /// Set when a write could neither be stored nor deferred to the outbox
+    /// (it is full, or its disk fails): the broker must not acknowledge the
+    /// message (an MQTT 5 client gets an error reason code, an MQTT 3.1.1
+    /// client is disconnected so that it sends the message again).
+    pub refused: Option<String>,
 }
 
 impl Outcome {
@@ -245,8 +252,8 @@ mod tests {
     /// A message returned by two actions is delivered once, keeping the retain flag.
     #[test]
     fn merge_deduplicates_messages() {
-        let mut a = Outcome { deliver: vec![msg("1", false), msg("2", false)], subscribe: vec![] };
-        a.merge(Outcome { deliver: vec![msg("2", true), msg("3", true)], subscribe: vec![] });
+        let mut a = Outcome { deliver: vec![msg("1", false), msg("2", false)], ..Outcome::default() };
+        a.merge(Outcome { deliver: vec![msg("2", true), msg("3", true)], ..Outcome::default() });
         let ids: Vec<_> = a.deliver.iter().map(|m| (m.id.as_str(), m.retain)).collect();
         assert_eq!(ids, [("1", false), ("2", true), ("3", true)]);
     }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 
@@ -16,11 +16,13 @@ use crate::actions::{raw_commands, raw_sql, Action, ActionKind};
 use crate::backends::{AnyPool, Pools};
 use crate::brokers::ControlSlot;
 use crate::config::{ActionSpec, BackendConfig, Config, ConfigError, HookConfig};
+use crate::delivery::{self, Ran};
 use crate::engine::bindings::types;
 use crate::engine::{Engine, Guest, Scope};
 use crate::message_id::MessageIds;
 use crate::metrics::Metrics;
 use crate::model::{Event, Outcome};
+use crate::outbox::Outbox;
 use crate::router::Router;
 use crate::stock;
 
@@ -32,6 +34,12 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     /// The broker adapter's control, once one is attached.
     pub control: ControlSlot,
+    /// Where writes wait while their database is away.
+    pub outbox: Arc<Outbox>,
+    this: Weak<Runtime>,
+    /// Events being handled now, for a shutdown that lets them finish.
+    in_flight: std::sync::atomic::AtomicUsize,
+    settled: tokio::sync::Notify,
 }
 
 /// One configuration, ready to run.
@@ -41,6 +49,8 @@ pub struct Loaded {
     pools: Pools,
     engine: Arc<Engine>,
     guests: HashMap<String, Arc<Guest>>,
+    /// Every action by its configuration key, for replays from the outbox.
+    by_name: HashMap<Arc<str>, Arc<Action>>,
 }
 
 impl Runtime {
@@ -50,20 +60,62 @@ impl Runtime {
         Runtime::with_config(config, Some(path.to_path_buf())).await
     }
 
-    /// A runtime for a configuration built in memory (`config_path` for reloads).
+    /// A runtime for a configuration built in memory (`config_path` for
+    /// reloads). Opens the outbox (`cistern.outbox.dir`) and starts replaying
+    /// what an earlier run left in it.
     pub async fn with_config(config: Config, config_path: Option<PathBuf>) -> Result<Arc<Runtime>, ConfigError> {
         let metrics = Arc::new(Metrics::default());
         let ids = MessageIds::new(&config.cistern.node);
         let control = ControlSlot::default();
+        let settings = &config.cistern.outbox;
+        let outbox =
+            Outbox::open(&settings.dir, settings.max_bytes).map_err(|e| top_level_error(&config, e.to_string()))?;
         let loaded = Loaded::build(config, None, &metrics, &control).await?;
-        Ok(Arc::new(Runtime {
+        let runtime = Arc::new_cyclic(|this| Runtime {
             current: ArcSwap::from_pointee(loaded),
             config_path,
             reloading: tokio::sync::Mutex::new(()),
             ids,
             metrics,
             control,
-        }))
+            outbox: Arc::new(outbox),
+            this: this.clone(),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
+        });
+        for lane in runtime.outbox.lanes() {
+            for (action, n) in lane.per_action() {
+                runtime.metrics.action(&action).calls.fetch_add(n, Ordering::Relaxed);
+            }
+            delivery::ensure_drainer(&runtime, &lane);
+        }
+        Ok(runtime)
+    }
+
+    /// Checks a configuration whole, as loading it would, with no side
+    /// effect on the outbox.
+    pub async fn check(path: &Path) -> Result<(), ConfigError> {
+        let config = Config::load(path)?;
+        Loaded::build(config, None, &Metrics::default(), &ControlSlot::default()).await.map(drop)
+    }
+
+    /// Waits until no event is being handled (each either stored, deferred
+    /// or refused), at most `bound`; whether it got there.
+    pub async fn settle(&self, bound: std::time::Duration) -> bool {
+        let wait = async {
+            loop {
+                let settled = self.settled.notified();
+                if self.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                settled.await;
+            }
+        };
+        tokio::time::timeout(bound, wait).await.is_ok()
+    }
+
+    pub(crate) fn weak(&self) -> Weak<Runtime> {
+        self.this.clone()
     }
 
     /// The configuration running now.
@@ -73,8 +125,11 @@ impl Runtime {
 
     /// Runs every action the event routes to, in configuration order, and
     /// merges what they return. A failing action is logged and counted and
-    /// the others still run.
+    /// the others still run. Writes keep the delivery contract
+    /// ([`crate::delivery`]): when one can neither be stored nor deferred,
+    /// the outcome says so in `refused`.
     pub async fn handle(&self, event: Event) -> Outcome {
+        let _in_flight = InFlight::enter(self);
         let point = event.hook_point();
         self.metrics.event(point);
         let loaded = self.current.load_full();
@@ -83,9 +138,10 @@ impl Runtime {
         let mut wit_event = None;
         for action in loaded.router.actions(point, event.topic()) {
             action.counters.calls.fetch_add(1, Ordering::Relaxed);
-            match action.run(&event, &mut wit_event).await {
-                Ok(o) => outcome.merge(o),
-                Err(e) => self.metrics.action_failed(action, &event, &e),
+            match delivery::run(self, &loaded, action, &event, &mut wit_event).await {
+                Ran::Done(o) => outcome.merge(o),
+                Ran::Deferred | Ran::Failed => {}
+                Ran::Refused(why) => outcome.refused = Some(why),
             }
         }
         outcome
@@ -101,6 +157,11 @@ impl Runtime {
             let current = self.current.load_full();
             if config.cistern.listener != current.config.cistern.listener {
                 tracing::warn!("cistern.listener.tcp changed; the listener moves only on restart");
+            }
+            if config.cistern.outbox.dir != current.config.cistern.outbox.dir
+                || config.cistern.outbox.max_bytes != current.config.cistern.outbox.max_bytes
+            {
+                tracing::warn!("cistern.outbox.dir and max_bytes take effect only on restart");
             }
             Loaded::build(config, Some(&current), &self.metrics, &self.control).await
         }
@@ -123,10 +184,38 @@ impl Runtime {
     }
 }
 
+/// Counts an event in flight while it is handled.
+struct InFlight<'a>(&'a Runtime);
+
+impl<'a> InFlight<'a> {
+    fn enter(rt: &'a Runtime) -> Self {
+        rt.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(rt)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.settled.notify_waiters();
+        }
+    }
+}
+
 impl Loaded {
     /// A pool of this configuration, by backend and name.
     pub fn pool(&self, backend: crate::config::BackendKind, name: &str) -> Option<crate::backends::AnyPool> {
         self.pools.get(backend, name)
+    }
+
+    /// A pool by its outbox lane's name, `backend.pool`.
+    pub fn pool_by_lane(&self, lane: &str) -> Option<AnyPool> {
+        self.pools.by_lane(lane)
+    }
+
+    /// An action by its configuration key.
+    pub fn action_named(&self, name: &str) -> Option<Arc<Action>> {
+        self.by_name.get(name).cloned()
     }
 
     async fn build(
@@ -141,12 +230,19 @@ impl Loaded {
             _ => Arc::new(Engine::new(limits).map_err(|e| top_level_error(&config, e.to_string()))?),
         };
         let pools = Pools::build(&config, previous.map(|p| &p.pools), control).await?;
-        let mut loaded =
-            Loaded { router: Router::default(), pools, engine, guests: HashMap::new(), config: Config::clone(&config) };
+        let mut loaded = Loaded {
+            router: Router::default(),
+            pools,
+            engine,
+            guests: HashMap::new(),
+            by_name: HashMap::new(),
+            config: Config::clone(&config),
+        };
         let reusable = previous.filter(|p| Arc::ptr_eq(&p.engine, &loaded.engine));
         for (backend, hook) in config.hooks() {
-            let action = loaded.action(backend, hook, reusable, metrics).await?;
-            loaded.router.add(hook.point, hook.topic.clone(), Arc::new(action));
+            let action = Arc::new(loaded.action(backend, hook, reusable, metrics).await?);
+            loaded.by_name.insert(action.name.clone(), action.clone());
+            loaded.router.add(hook.point, hook.topic.clone(), action);
         }
         Ok(loaded)
     }
@@ -164,10 +260,14 @@ impl Loaded {
             .pools
             .get(backend.kind, &hook.pool)
             .ok_or_else(|| err(format!("pool `{}` of {} is not available", hook.pool, backend.kind)))?;
+        let lane: Arc<str> =
+            Arc::from(crate::backends::PoolKey { backend: backend.kind, name: hook.pool.clone() }.to_string());
+        // Raw statements and commands store; a guest function says what it does.
+        let mut writes = true;
         let kind = match &hook.action {
             ActionSpec::Function { module, function } => {
                 let guest = self.guest(module.as_deref(), backend, hook, previous).await?;
-                check_function(&guest, function, hook).map_err(err)?;
+                writes = check_function(&guest, function, hook).map_err(err)?;
                 let mut settings = settings(backend, hook);
                 if let AnyPool::Sql(sql_pool) = &pool {
                     settings.push(("dialect".to_string(), sql_pool.dialect().name().to_string()));
@@ -218,7 +318,7 @@ impl Loaded {
                 return Err(err(format!("raw \"cql\" is for Cassandra; {} cannot run it", backend.kind)))
             }
         };
-        Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind })
+        Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind, lane, writes })
     }
 
     /// The guest an action calls: the backend's stock guest, or a custom
@@ -274,7 +374,8 @@ impl Loaded {
 }
 
 /// The function must be one the guest offers, at a hook point it handles.
-fn check_function(guest: &Guest, function: &str, hook: &HookConfig) -> Result<(), String> {
+/// Whether it writes (rather than reads).
+fn check_function(guest: &Guest, function: &str, hook: &HookConfig) -> Result<bool, String> {
     let Some(info) = guest.functions.iter().find(|f| f.name == function) else {
         return Err(format!(
             "unknown function `{function}`; guest {} has: {}",
@@ -285,7 +386,7 @@ fn check_function(guest: &Guest, function: &str, hook: &HookConfig) -> Result<()
     if !info.hooks.is_empty() && !info.hooks.iter().any(|h| h == hook.point.name()) {
         return Err(format!("`{function}` handles {}, not {}", info.hooks.join(" or "), hook.point));
     }
-    Ok(())
+    Ok(info.kind == types::FunctionKind::Write)
 }
 
 /// What the guest learns of its configuration besides the function and pool:

@@ -24,6 +24,10 @@ pub struct Action {
     pub at: Location,
     pub kind: ActionKind,
     pub counters: Arc<ActionCounters>,
+    /// The pool it uses, as `backend.pool`: its lane in the outbox.
+    pub lane: Arc<str>,
+    /// Whether it stores (its write may be deferred to the outbox) or reads.
+    pub writes: bool,
 }
 
 pub enum ActionKind {
@@ -55,6 +59,9 @@ pub enum ActionError {
     /// Redis refused one command; the others of the pipeline ran.
     #[error("command {index} failed: {source}")]
     Redis { index: usize, source: RedisError },
+    /// No answer within the call's deadline (waiting for an instance or a connection included).
+    #[error("no answer within {0:?}")]
+    Deadline(std::time::Duration),
 }
 
 impl ActionError {
@@ -67,6 +74,7 @@ impl ActionError {
             ActionError::Commands(source) | ActionError::Redis { source, .. } => {
                 matches!(source, RedisError::Unavailable(_))
             }
+            ActionError::Call(CallError::Timeout(_)) | ActionError::Deadline(_) => true,
             ActionError::Call(_) => false,
         }
     }

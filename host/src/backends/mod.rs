@@ -44,6 +44,18 @@ pub enum AnyPool {
     Redis(RedisPool),
 }
 
+impl AnyPool {
+    /// A health check: the database answers a trivial request.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            AnyPool::Sql(p) => p.query("SELECT 1", Vec::new()).await.map(drop).map_err(|e| e.to_string()),
+            AnyPool::Redis(p) => {
+                self::redis::operations::execute(p, &[b"PING".to_vec()]).await.map(drop).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 /// Every pool of a configuration.
 #[derive(Clone, Default)]
 pub struct Pools {
@@ -71,6 +83,11 @@ impl Pools {
             }
         }
         Ok(Pools { pools })
+    }
+
+    /// A pool by its outbox lane's name, `backend.pool`.
+    pub fn by_lane(&self, lane: &str) -> Option<AnyPool> {
+        self.pools.iter().find(|(k, _)| k.to_string() == lane).map(|(_, b)| b.pool.clone())
     }
 
     /// The pool `name` of `backend`, shared.

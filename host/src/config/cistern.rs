@@ -23,6 +23,16 @@ pub struct CisternConfig {
     pub max_mqueue_len: usize,
     pub session_expiry: Duration,
     pub limits: Limits,
+    pub outbox: OutboxSettings,
+}
+
+/// Where writes go while their database is away (see `crate::outbox`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    /// How long a write may take before it is taken for unavailable and deferred.
+    pub write_timeout: Duration,
 }
 
 /// The limits every guest call runs under.
@@ -75,6 +85,17 @@ struct Keys {
     /// `cistern.limits.instances`: instances of one guest that may run at once.
     #[serde(rename = "limits.instances", default = "default_instances", deserialize_with = "values::parsed")]
     instances: u32,
+    /// `cistern.outbox.dir`: where writes wait while their database is away (default `data/outbox`
+    /// beside this file).
+    #[serde(rename = "outbox.dir", default)]
+    outbox_dir: Option<PathBuf>,
+    /// `cistern.outbox.max_bytes`: the most the outbox may hold; past it, publishes are refused.
+    #[serde(rename = "outbox.max_bytes", default = "default_outbox_bytes", deserialize_with = "values::size")]
+    outbox_max_bytes: u64,
+    /// `cistern.outbox.write_timeout`: how long a storing call may take before its database is
+    /// taken for unavailable and the write goes to the outbox.
+    #[serde(rename = "outbox.write_timeout", default = "default_write_timeout", deserialize_with = "values::duration")]
+    write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -115,6 +136,12 @@ const fn default_call_timeout() -> Duration {
 const fn default_instances() -> u32 {
     64
 }
+const fn default_outbox_bytes() -> u64 {
+    1 << 30
+}
+const fn default_write_timeout() -> Duration {
+    Duration::from_secs(2)
+}
 
 fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     values::parsed(d).map(Some)
@@ -123,6 +150,10 @@ fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
 impl CisternConfig {
     pub(super) fn from_entries(entries: Vec<(String, Entry)>, base_dir: &Path) -> Result<CisternConfig, ConfigError> {
         let k: Keys = deserialize_entries(&entries, "cistern.", None)?;
+        if k.write_timeout.is_zero() {
+            let at = &entries.iter().find(|(k, _)| k == "outbox.write_timeout").expect("set").1.at;
+            return Err(ConfigError::at(at, "cistern.outbox.write_timeout must be more than 0"));
+        }
         if k.instances == 0 {
             let at = &entries.iter().find(|(k, _)| k == "limits.instances").expect("set").1.at;
             return Err(ConfigError::at(at, "cistern.limits.instances must be at least 1"));
@@ -140,6 +171,11 @@ impl CisternConfig {
                 cpu_time: k.cpu_time,
                 call_timeout: k.call_timeout,
                 instances: k.instances,
+            },
+            outbox: OutboxSettings {
+                dir: base_dir.join(k.outbox_dir.unwrap_or_else(|| PathBuf::from("data/outbox"))),
+                max_bytes: k.outbox_max_bytes,
+                write_timeout: k.write_timeout,
             },
         })
     }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use backend::{BackendConfig, BackendKind, PoolEntry};
-pub use cistern::{CisternConfig, Limits};
+pub use cistern::{CisternConfig, Limits, OutboxSettings};
 pub use error::{ConfigError, Location};
 pub use hook::{ActionSpec, HookConfig, OfflineOpts};
 pub use parse::Entry;

@@ -44,7 +44,9 @@ pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqliteDb, Con
         let c = rusqlite::Connection::open(&path)
             .map_err(|e| ConfigError::at(&entry.at, format!("cannot open SQLite database {}: {e}", path.display())))?;
         c.pragma_update(None, "journal_mode", "WAL")
-            .and_then(|_| c.pragma_update(None, "synchronous", "NORMAL"))
+            // FULL: a commit reaches the disk (the WAL is fsynced) before it returns, so what is
+            // acknowledged survives a power loss, not only a crash of cistern.
+            .and_then(|_| c.pragma_update(None, "synchronous", "FULL"))
             .map_err(|e| ConfigError::at(&entry.at, format!("cannot set up {}: {e}", path.display())))?;
         tracing::info!(pool = %entry.name, database = %path.display(), "sqlite store open");
         c

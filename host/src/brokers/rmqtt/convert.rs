@@ -14,6 +14,9 @@ use rmqtt::types::{Id, Publish};
 use crate::model::{Client, Message};
 
 const MSGID: &str = "cistern-msgid";
+/// Marks a publish whose storing was refused, for the publish ACL check
+/// that follows the publish hook in the same session task.
+const REFUSED: &str = "cistern-refused";
 
 pub fn client(id: &Id, node: &str) -> Client {
     Client {
@@ -72,6 +75,18 @@ pub fn unstamp(p: &mut Publish) -> Option<String> {
         p.properties = None;
     }
     Some(id.to_string())
+}
+
+/// Marks the publish as refused (it could be neither stored nor deferred).
+pub fn mark_refused(p: &mut Publish, why: &str) {
+    let props = p.properties.get_or_insert_with(PublishProperties::default);
+    props.user_properties.push((ByteString::from_static(REFUSED), ByteString::from(why)));
+}
+
+/// Why the publish was refused, if it was.
+pub fn refusal(p: &Publish) -> Option<String> {
+    let props = p.properties.as_ref()?;
+    props.user_properties.iter().find(|(k, _)| k == REFUSED).map(|(_, why)| why.to_string())
 }
 
 /// A publish for delivering a stored message to one client.

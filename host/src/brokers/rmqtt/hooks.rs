@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rmqtt::codec::types::QoS;
+use rmqtt::codec::v5::PublishAckReason;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{HookResult, Parameter, ReturnType};
 use rmqtt::session::Session;
-use rmqtt::types::{From, Id, Message as SessionMessage, Subscribe};
+use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, PublishResult, Subscribe};
 use tokio::sync::Semaphore;
 
 use super::convert;
@@ -118,14 +119,27 @@ impl Adapter {
                             });
                         }
                         // Too much already in the background: store this one in line.
-                        Err(_) => self.publish_in_line(s, event).await,
+                        Err(_) => {
+                            self.publish_in_line(s, event).await;
+                        }
                     },
-                    Some(s) => self.publish_in_line(s, event).await,
+                    Some(s) => {
+                        if let Some(why) = self.publish_in_line(s, event).await {
+                            // Not acknowledged: the publish ACL check, next in this
+                            // session's task, refuses it (see `refuse`).
+                            convert::mark_refused(&mut p, &why);
+                        }
+                    }
                     None => {
                         self.runtime.handle(event).await;
                     }
                 }
                 return (true, Some(HookResult::Publish(p)));
+            }
+            Parameter::MessagePublishCheckAcl(s, publish) => {
+                if let Some(why) = convert::refusal(publish) {
+                    return (false, Some(HookResult::PublishAclResult(self.refuse(s, &why).await)));
+                }
             }
             Parameter::MessageDelivered(s, from, publish) => {
                 let mut p = (*publish).clone();
@@ -172,10 +186,29 @@ impl Adapter {
 
     /// Stores a publish before the broker goes on (and acknowledges it), in
     /// the client's turn, after any of its messages still in the background.
-    async fn publish_in_line(&self, s: &Session, event: Event) {
+    /// Why it was refused, if it could be neither stored nor deferred.
+    async fn publish_in_line(&self, s: &Session, event: Event) -> Option<String> {
         let _turn = self.order.turn(&s.id.client_id).await;
-        let outcome = self.runtime.handle(event).await;
+        let mut outcome = self.runtime.handle(event).await;
+        let refused = outcome.refused.take();
         self.apply(s, outcome, None).await;
+        refused
+    }
+
+    /// The answer to a publish that could not be stored: no acknowledgement.
+    /// An MQTT 5 client gets a PUBACK (or PUBREC) with reason 0x97, Quota
+    /// exceeded; an MQTT 3.1.1 client, whose PUBACK carries no reason, is
+    /// disconnected, so that it sends the message again.
+    async fn refuse(&self, s: &Session, why: &str) -> PublishAclResult {
+        let v5 = s.protocol().await.is_ok_and(|p| p == 5);
+        tracing::warn!(client = %s.id.client_id, v5, "publish not acknowledged: {why}");
+        self.runtime.metrics.publish_refused();
+        PublishAclResult(PublishResult {
+            reason_code: PublishAckReason::QuotaExceeded,
+            properties: Default::default(),
+            reason_string: Some(why.into()),
+            disconnect: !v5,
+        })
     }
 
     fn client(&self, s: &Session) -> crate::model::Client {

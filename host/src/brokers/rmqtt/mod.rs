@@ -31,6 +31,7 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
         Type::SessionUnsubscribed,
         Type::SessionTerminated,
         Type::MessagePublish,
+        Type::MessagePublishCheckAcl,
         Type::MessageDelivered,
         Type::MessageAcked,
         Type::MessageDropped,

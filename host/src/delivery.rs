@@ -1,0 +1,210 @@
+//! The delivery contract: what the broker acknowledges is kept.
+//!
+//! A write (a stock function whose kind is `write`, or a raw `sql` or
+//! `commands` action) either commits in its database within
+//! `cistern.outbox.write_timeout`, or is written durably to the outbox
+//! ([`crate::outbox`]) and replayed later; only when neither is possible is
+//! it refused ([`Outcome::refused`]), and the broker then does not
+//! acknowledge the message. A database that fails or stops answering is
+//! marked unavailable at once, and its writes go straight to the outbox until
+//! a health check sees it back, so no publisher waits on it. Reads (fetches
+//! and lookups) are never deferred: while their database is away they fail
+//! at once, counted.
+//!
+//! Each pool has a lane in the outbox and one drainer task, which checks the
+//! database's health while it is away and replays the lane's entries, in
+//! order, when it is back. While a lane holds entries, new writes for that
+//! pool queue behind them, so each client's writes keep their order.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::actions::{Action, ActionError};
+use crate::engine::bindings::types;
+use crate::model::{Event, Outcome};
+use crate::outbox::Lane;
+use crate::runtime::{Loaded, Runtime};
+
+/// How one action ended for one event.
+pub enum Ran {
+    Done(Outcome),
+    /// In the outbox, to be replayed.
+    Deferred,
+    /// Failed, logged and counted; the event's other actions still ran.
+    Failed,
+    /// Neither stored nor deferred: the message must not be acknowledged.
+    Refused(String),
+}
+
+/// Entries a drainer replays between two removals from disk.
+const REPLAY_BATCH: usize = 64;
+/// How long a health check may wait for an answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// Health checks of an unavailable database back off from the first pause to the last.
+const FIRST_PAUSE: Duration = Duration::from_millis(200);
+const LAST_PAUSE: Duration = Duration::from_secs(2);
+
+/// Runs one action for one event under the contract.
+pub async fn run(
+    rt: &Runtime,
+    loaded: &Loaded,
+    action: &Arc<Action>,
+    event: &Event,
+    wit_event: &mut Option<types::Event>,
+) -> Ran {
+    let lane = rt.outbox.lane(&action.lane);
+    let settings = &loaded.config.cistern;
+    if action.writes {
+        if lane.defers() {
+            return defer(rt, &lane, action, event).await;
+        }
+        match call(action, event, wit_event, settings.outbox.write_timeout).await {
+            Ok(outcome) => {
+                action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+                Ran::Done(outcome)
+            }
+            Err(e) if e.is_unavailable() => {
+                lane.mark_unavailable(&e.to_string());
+                defer(rt, &lane, action, event).await
+            }
+            Err(e) => {
+                rt.metrics.action_failed(action, event, &e);
+                Ran::Failed
+            }
+        }
+    } else {
+        if !lane.is_available() {
+            rt.metrics.read_skipped(action, event, &lane.name);
+            return Ran::Failed;
+        }
+        match call(action, event, wit_event, settings.limits.call_timeout).await {
+            Ok(outcome) => {
+                action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+                Ran::Done(outcome)
+            }
+            Err(e) => {
+                if e.is_unavailable() {
+                    lane.mark_unavailable(&e.to_string());
+                    ensure_drainer(rt, &lane);
+                }
+                rt.metrics.action_failed(action, event, &e);
+                Ran::Failed
+            }
+        }
+    }
+}
+
+/// The action's call under one deadline, which covers waiting for a guest
+/// instance or a connection too.
+async fn call(
+    action: &Action,
+    event: &Event,
+    wit_event: &mut Option<types::Event>,
+    deadline: Duration,
+) -> Result<Outcome, ActionError> {
+    tokio::time::timeout(deadline, action.run(event, wit_event)).await.unwrap_or(Err(ActionError::Deadline(deadline)))
+}
+
+async fn defer(rt: &Runtime, lane: &Arc<Lane>, action: &Arc<Action>, event: &Event) -> Ran {
+    match rt.outbox.push(lane, &action.name, event).await {
+        Ok(()) => {
+            action.counters.deferred.fetch_add(1, Ordering::Relaxed);
+            ensure_drainer(rt, lane);
+            Ran::Deferred
+        }
+        Err(e) => {
+            rt.metrics.refused(action, event, &e);
+            Ran::Refused(e.to_string())
+        }
+    }
+}
+
+/// Starts the lane's drainer unless it runs already.
+pub(crate) fn ensure_drainer(rt: &Runtime, lane: &Arc<Lane>) {
+    if !lane.drainer.swap(true, Ordering::AcqRel) {
+        tokio::spawn(drain(rt.weak(), lane.clone()));
+    }
+}
+
+/// The lane's drainer: while the database is away, checks its health with
+/// a backoff; while entries wait and it answers, replays them in order.
+/// Ends with the runtime.
+async fn drain(runtime: Weak<Runtime>, lane: Arc<Lane>) {
+    let mut pause = FIRST_PAUSE;
+    loop {
+        // Registered before looking, so a wake between the look and the wait is not lost.
+        let woken = lane.wake.notified();
+        let Some(rt) = runtime.upgrade() else { return };
+        if !lane.is_available() {
+            if healthy(&rt, &lane).await {
+                lane.mark_available();
+                pause = FIRST_PAUSE;
+            } else {
+                drop(rt);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LAST_PAUSE);
+            }
+            continue;
+        }
+        if !lane.has_pending() {
+            drop(rt);
+            woken.await;
+            continue;
+        }
+        replay_batch(&rt, &lane).await;
+    }
+}
+
+/// Whether the lane's pool answers a health check now.
+async fn healthy(rt: &Runtime, lane: &Lane) -> bool {
+    let Some(pool) = rt.loaded().pool_by_lane(&lane.name) else {
+        // The pool is no longer configured: nothing to wait for; its entries are dropped on replay.
+        return true;
+    };
+    matches!(tokio::time::timeout(PING_TIMEOUT, pool.ping()).await, Ok(Ok(())))
+}
+
+/// Replays the lane's oldest entries, in order, until one finds the database
+/// away again; removes those that are done with.
+async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
+    let pending = lane.front(REPLAY_BATCH);
+    let entries = match rt.outbox.load(&pending) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(pool = %lane.name, "cannot read the outbox: {e}");
+            tokio::time::sleep(LAST_PAUSE).await;
+            return;
+        }
+    };
+    let loaded = rt.loaded();
+    let mut done: Vec<u64> =
+        pending.iter().map(|p| p.seq).filter(|s| !entries.iter().any(|(seq, _)| seq == s)).collect();
+    for (seq, entry) in entries {
+        let Some(action) = loaded.action_named(&entry.action) else {
+            rt.metrics.dropped(&entry.action, &entry.event, "its action is no longer configured");
+            done.push(seq);
+            continue;
+        };
+        let deadline = loaded.config.cistern.outbox.write_timeout;
+        match call(&action, &entry.event, &mut None, deadline).await {
+            Ok(_) => {
+                action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+                action.counters.replayed.fetch_add(1, Ordering::Relaxed);
+                done.push(seq);
+            }
+            Err(e) if e.is_unavailable() => {
+                lane.mark_unavailable(&e.to_string());
+                break;
+            }
+            Err(e) => {
+                // Refused by the database: retrying would not help, and it must not hold up the rest.
+                rt.metrics.action_failed(&action, &entry.event, &e);
+                done.push(seq);
+            }
+        }
+    }
+    if let Err(e) = rt.outbox.complete(lane, done).await {
+        tracing::error!(pool = %lane.name, "cannot remove replayed entries from the outbox (they will be replayed again): {e}");
+    }
+}
