@@ -388,8 +388,9 @@ async fn operations_against_a_real_server() {
     use cistern::backends::AnyPool;
 
     let redis = Redis::for_test(12);
-    let config = cistern::config::Config::from_text("ops.conf", &redis.pool_lines("pool1"), std::path::Path::new("."))
-        .expect("config");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config =
+        cistern::config::Config::from_text("ops.conf", &redis.pool_lines("pool1"), dir.path()).expect("config");
     let runtime = cistern::runtime::Runtime::with_config(config, None).await.expect("runtime");
     let Some(AnyPool::Redis(pool)) = runtime.loaded().pool(cistern::config::BackendKind::Redis, "pool1") else {
         panic!("no redis pool");

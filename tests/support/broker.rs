@@ -141,14 +141,44 @@ impl Broker {
         body
     }
 
-    /// The value of a counter in `/metrics` (0 when absent).
+    /// The value of a counter or a whole gauge in `/metrics` (0 when absent).
     pub fn metric(&self, name_and_labels: &str) -> u64 {
+        self.metric_f64(name_and_labels) as u64
+    }
+
+    /// The value of a metric in `/metrics` (0 when absent).
+    pub fn metric_f64(&self, name_and_labels: &str) -> f64 {
         self.http_get("/metrics")
             .lines()
             .find_map(|l| {
                 l.strip_prefix(name_and_labels).and_then(|v| v.strip_prefix(' ')).map(|v| v.trim().parse().unwrap())
             })
-            .unwrap_or(0)
+            .unwrap_or(0.0)
+    }
+
+    /// Stops the broker as an operator would (SIGTERM) and waits for it to
+    /// exit, at most `limit`; its exit status, or `None` if it did not exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Starts the broker again on the same configuration and store, after a
+    /// [`Broker::terminate`] or [`Broker::kill`].
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the broker is running");
+        if let Err(log) = self.spawn() {
+            panic!("cistern did not start again:\n{log}");
+        }
     }
 }
 

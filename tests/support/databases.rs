@@ -199,6 +199,35 @@ impl PrivateServer {
         self.script("stop");
     }
 
+    /// Hangs the server (SIGSTOP to it and every process it started): it
+    /// keeps its connections open and answers nothing.
+    pub fn hang(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Lets a hung server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pidfile = self.run_dir.path().join("postgres/data/postmaster.pid");
+        let text = std::fs::read_to_string(&pidfile).expect("postmaster.pid");
+        let main: u32 = text.lines().next().unwrap().trim().parse().unwrap();
+        let mut pids = vec![main];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // The parent's PID is the second field after the command's closing parenthesis.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            if after.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(main) {
+                pids.push(pid);
+            }
+        }
+        let status = Command::new("kill").arg(signal).args(pids.iter().map(|p| p.to_string())).status().unwrap();
+        assert!(status.success(), "kill {signal} {pids:?}");
+    }
+
     /// A fresh database on this server with the given schema files imported.
     pub fn database(&self, files: &[&str]) -> TestDb {
         TestDb::postgres_on(self.port, files)
