@@ -124,6 +124,11 @@ impl Runtime {
 }
 
 impl Loaded {
+    /// Where this configuration routes events.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// A pool of this configuration, by backend and name.
     pub fn pool(&self, backend: crate::config::BackendKind, name: &str) -> Option<crate::backends::AnyPool> {
         self.pools.get(backend, name)
