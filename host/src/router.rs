@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::actions::Action;
+use crate::actions::{Action, ActionKind};
 use crate::model::HookPoint;
 
 struct Route {
@@ -42,6 +42,13 @@ impl Router {
             };
             hit.then_some(&r.action)
         })
+    }
+
+    /// Whether an event at `point` about `topic` reaches a guest action
+    /// running `function` (of any backend's guest).
+    pub fn reaches_function(&self, point: HookPoint, topic: &str, function: &str) -> bool {
+        self.actions(point, Some(topic))
+            .any(|a| matches!(&a.kind, ActionKind::Guest { ctx, .. } if ctx.function == function))
     }
 
     pub fn is_empty(&self) -> bool {

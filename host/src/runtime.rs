@@ -203,6 +203,11 @@ impl Drop for InFlight<'_> {
 }
 
 impl Loaded {
+    /// Where this configuration routes events.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// A pool of this configuration, by backend and name.
     pub fn pool(&self, backend: crate::config::BackendKind, name: &str) -> Option<crate::backends::AnyPool> {
         self.pools.get(backend, name)

@@ -1,6 +1,6 @@
 //! What the end-to-end tests share: a cistern broker started from a
 //! configuration on a free port in a fresh directory, real MQTT clients
-//! (`mosquitto_pub`, `mosquitto_sub`, paho-mqtt), and a look into the stores: SQLite,
+//! (`mosquitto_pub`, `mosquitto_sub`, paho-mqtt, a bare socket client), and a look into the stores: SQLite,
 //! and the Redis server the scripts start (or one a test starts itself).
 
 pub mod broker;
@@ -8,6 +8,7 @@ pub mod configs;
 pub mod databases;
 pub mod load;
 pub mod mqtt;
+pub mod raw;
 pub mod redis;
 pub mod store;
 

@@ -11,9 +11,9 @@ use rmqtt::session::Session;
 use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, PublishResult, Subscribe};
 use tokio::sync::Semaphore;
 
-use super::convert;
 use super::order::ClientOrder;
 use super::sessions::Sessions;
+use super::{convert, retain};
 use crate::model::{Event, Outcome, Subscription};
 use crate::runtime::Runtime;
 
@@ -76,10 +76,13 @@ impl Adapter {
             Parameter::SessionSubscribed(s, sub) => {
                 let topic = sub.topic_filter.to_string();
                 let qos = convert::qos(sub.opts.qos());
-                let resumed = self.sessions.subscribed(&s.id.client_id, created_at(s).await, &topic);
+                let created = created_at(s).await;
+                let existed = self.sessions.holds(&s.id.client_id, created, &topic);
+                let resumed = self.sessions.subscribed(&s.id.client_id, created, &topic);
                 let subscription = Subscription { topic, qos };
                 let event = Event::SessionSubscribed { client: self.client(s), subscription, resumed };
-                let outcome = self.runtime.handle(event).await;
+                let mut outcome = self.runtime.handle(event).await;
+                retain::at_subscribe(&mut outcome, sub.opts.retain_handling(), existed, sub.opts.has_shared_group());
                 self.apply(s, outcome, Some(qos)).await;
             }
             Parameter::SessionUnsubscribed(s, unsub) => {

@@ -5,6 +5,7 @@ mod control;
 mod convert;
 mod hooks;
 mod order;
+mod retain;
 mod sessions;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::runtime::Runtime;
 pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
     let scx = ServerContext::new().build().await;
     runtime.control.attach(Arc::new(control::Control::new(scx.clone())));
+    *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone()));
     let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone()));
     let register = scx.extends.hook_mgr().register();
     for hook in [

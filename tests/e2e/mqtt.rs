@@ -1,0 +1,258 @@
+//! What MQTT 3.1.1 promises, with real clients, on the broker with no store
+//! and on the default configuration (`etc/cistern.conf`): the store adds
+//! durability and changes nothing a client sees. The behaviours are those
+//! the Eclipse Paho interoperability suite checks.
+
+use std::time::Duration;
+
+use cistern_tests::raw::{Connect, RawClient};
+use cistern_tests::{configs, Broker};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cistern");
+/// How long a test waits for something that should happen.
+const SOON: Duration = Duration::from_secs(5);
+/// How long it listens to show that something does not happen.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// The broker with no store: rmqtt alone.
+fn no_store() -> Broker {
+    Broker::start(BIN, configs::base())
+}
+
+/// The broker on `etc/cistern.conf` as shipped, its database in the test's directory.
+fn default_store() -> Broker {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/cistern.conf");
+    let text = std::fs::read_to_string(path).expect("etc/cistern.conf");
+    let text = replace_line(&text, "cistern.listener.tcp = 127.0.0.1:1883", "");
+    let text = replace_line(
+        &text,
+        "backend.sqlite.pool1.database = ../data/cistern.db",
+        "backend.sqlite.pool1.database = {dir}/cistern.db",
+    );
+    Broker::start(BIN, &format!("{}{text}", configs::base()))
+}
+
+fn replace_line(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "etc/cistern.conf has no line {from:?}");
+    text.replace(from, to)
+}
+
+fn clean() -> Connect<'static> {
+    Connect { clean: true, ..Connect::default() }
+}
+
+fn persistent() -> Connect<'static> {
+    Connect { clean: false, ..Connect::default() }
+}
+
+fn payloads(got: &[cistern_tests::raw::Publish]) -> Vec<String> {
+    got.iter().map(|p| String::from_utf8_lossy(&p.payload).into_owned()).collect()
+}
+
+/// A clean session starts with no subscriptions and no messages, even for a
+/// client id whose persistent session had both; and it ends the persistent
+/// one, so the next persistent session starts empty too.
+fn clean_session_starts_empty(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "cs-client", persistent());
+    c.subscribe(&[("cs/t", 1)]);
+    c.disconnect();
+    let (mut p, _) = RawClient::connect(broker.port, "cs-pub", clean());
+    p.publish("cs/t", b"queued", 1, false);
+
+    let (mut c, present) = RawClient::connect(broker.port, "cs-client", clean());
+    assert!(!present, "a clean session is never present");
+    p.publish("cs/t", b"live", 1, false);
+    let got = c.collect(QUIET);
+    assert!(got.is_empty(), "a clean session got messages: {got:?}");
+    c.disconnect();
+
+    let (mut c, present) = RawClient::connect(broker.port, "cs-client", persistent());
+    assert!(!present, "the clean session ended the persistent one");
+    p.publish("cs/t", b"later", 1, false);
+    let got = c.collect(QUIET);
+    assert!(got.is_empty(), "subscriptions came back: {got:?}");
+    c.disconnect();
+    p.disconnect();
+}
+
+/// A persistent session keeps its subscription while the client is away:
+/// QoS 1 and 2 messages wait for it (QoS 0 may), in order, and the CONNACK
+/// says the session is present.
+fn offline_message_queueing(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "oq-client", persistent());
+    c.subscribe(&[("oq/+", 2)]);
+    c.disconnect();
+    // Let the broker take the DISCONNECT first: messages that race a closing
+    // connection are a different case (redelivery_on_reconnect).
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut p, _) = RawClient::connect(broker.port, "oq-pub", clean());
+    p.publish("oq/0", b"qos 0", 0, false);
+    p.publish("oq/1", b"qos 1", 1, false);
+    p.publish("oq/2", b"qos 2", 2, false);
+    p.disconnect();
+
+    let (mut c, present) = RawClient::connect(broker.port, "oq-client", persistent());
+    assert!(present, "the persistent session is present");
+    let got = payloads(&c.collect(QUIET));
+    let without_qos0: Vec<&String> = got.iter().filter(|p| *p != "qos 0").collect();
+    assert_eq!(without_qos0, ["qos 1", "qos 2"], "queued messages, once each: {got:?}");
+    c.disconnect();
+}
+
+/// An unsubscribed filter gets nothing more; the other subscriptions go on.
+fn unsubscribe(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "un-client", clean());
+    c.subscribe(&[("un/a", 2), ("un/b", 2), ("un/c", 2)]);
+    c.unsubscribe(&["un/a"]);
+    let (mut p, _) = RawClient::connect(broker.port, "un-pub", clean());
+    for t in ["un/a", "un/b", "un/c"] {
+        p.publish(t, t.as_bytes(), 1, false);
+    }
+    let got = payloads(&c.collect(QUIET));
+    assert_eq!(got, ["un/b", "un/c"]);
+    c.disconnect();
+    p.disconnect();
+}
+
+/// A message matching two of a client's subscriptions arrives once at the
+/// higher QoS, or once per subscription at each one's QoS (MQTT allows both).
+fn overlapping_subscriptions(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "ov-client", clean());
+    c.subscribe(&[("ov/#", 2), ("ov/+", 1)]);
+    c.publish("ov/x", b"overlap", 2, false);
+    let got = c.collect(QUIET);
+    let mut qos: Vec<u8> = got.iter().map(|p| p.qos).collect();
+    qos.sort();
+    assert!(qos == [2] || qos == [1, 2], "one message at QoS 2, or one per subscription: {got:?}");
+    c.disconnect();
+}
+
+/// A client that goes silent past 1.5 times its keepalive is disconnected
+/// by the broker, and its will is published.
+fn keepalive_and_will(broker: &mut Broker) {
+    let (mut watcher, _) = RawClient::connect(broker.port, "ka-watcher", clean());
+    watcher.subscribe(&[("ka/will", 2)]);
+    let will = Connect { clean: true, keepalive: 2, will: Some(("ka/will", b"gone")) };
+    let (mut silent, _) = RawClient::connect(broker.port, "ka-silent", will);
+    assert!(silent.closed_within(Duration::from_secs(6)), "the broker kept a silent client");
+    let got = watcher.collect(SOON);
+    assert_eq!(payloads(&got), ["gone"], "the will, once");
+    watcher.disconnect();
+}
+
+/// A QoS 1 message that the client received but did not acknowledge before
+/// its connection dropped comes again when its persistent session resumes,
+/// marked as a duplicate.
+fn redelivery_on_reconnect(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "rd-client", persistent());
+    c.subscribe(&[("rd/t", 1)]);
+    let (mut p, _) = RawClient::connect(broker.port, "rd-pub", clean());
+    p.publish("rd/t", b"unacked", 1, false);
+    let first = c.receive(SOON).expect("the message arrives");
+    c.drop_connection();
+
+    let (mut c, present) = RawClient::connect(broker.port, "rd-client", persistent());
+    assert!(present, "the persistent session is present");
+    let again = c.collect(QUIET);
+    assert_eq!(payloads(&again), ["unacked"], "delivered again, once: {again:?}");
+    assert!(again[0].dup, "marked as a duplicate: {again:?}");
+    assert_eq!(first.payload, again[0].payload);
+    c.disconnect();
+    p.disconnect();
+}
+
+/// Retained messages at QoS 0, 1 and 2 reach a new subscription once each,
+/// with the retain flag; a live message reaches an existing subscription
+/// without it; an empty retained payload deletes.
+fn retained_messages(broker: &mut Broker) {
+    let (mut p, _) = RawClient::connect(broker.port, "rt-pub", clean());
+    p.publish("rt/0", b"qos 0", 0, true);
+    p.publish("rt/1", b"qos 1", 1, true);
+    p.publish("rt/2", b"qos 2", 2, true);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (mut c, _) = RawClient::connect(broker.port, "rt-sub", clean());
+    c.subscribe(&[("rt/+", 2)]);
+    let mut got = c.collect(QUIET);
+    got.sort_by(|a, b| a.topic.cmp(&b.topic));
+    assert_eq!(payloads(&got), ["qos 0", "qos 1", "qos 2"], "each retained message once: {got:?}");
+    assert!(got.iter().all(|m| m.retain), "with the retain flag: {got:?}");
+
+    p.publish("rt/1", b"live", 1, true);
+    let live = c.collect(QUIET);
+    assert_eq!(payloads(&live), ["live"]);
+    assert!(!live[0].retain, "an existing subscription gets the retain flag cleared: {live:?}");
+    c.disconnect();
+
+    for t in ["rt/0", "rt/1", "rt/2"] {
+        p.publish(t, b"", 1, true);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut c, _) = RawClient::connect(broker.port, "rt-sub", clean());
+    c.subscribe(&[("rt/+", 2)]);
+    let none = c.collect(QUIET);
+    assert!(none.is_empty(), "deleted retained messages came: {none:?}");
+    c.disconnect();
+    p.disconnect();
+}
+
+/// With the store, a retained message survives a broker restart and comes
+/// once; a clean session of a client that had subscriptions before the
+/// restart starts empty after it.
+fn store_across_restart(broker: &mut Broker) {
+    let (mut p, _) = RawClient::connect(broker.port, "sr-pub", clean());
+    p.publish("sr/kept", b"still here", 1, true);
+    p.disconnect();
+    let (mut c, _) = RawClient::connect(broker.port, "sr-client", clean());
+    c.subscribe(&[("sr/live", 1)]);
+    c.disconnect();
+
+    broker.restart();
+    let (mut c, present) = RawClient::connect(broker.port, "sr-client", clean());
+    assert!(!present);
+    let (mut p, _) = RawClient::connect(broker.port, "sr-pub", clean());
+    p.publish("sr/live", b"not for a clean session", 1, false);
+    assert!(c.collect(QUIET).is_empty(), "a clean session got a subscription back");
+    c.subscribe(&[("sr/#", 1)]);
+    let got = c.collect(QUIET);
+    assert_eq!(payloads(&got), ["still here"], "the retained message, once: {got:?}");
+    assert!(got[0].retain);
+    c.disconnect();
+    p.disconnect();
+}
+
+macro_rules! mqtt_tests {
+    ($config:ident: $($name:ident),* $(,)?) => {
+        mod $config {
+            $(
+                /// The scenario of this name (its doc says what it proves), on this configuration.
+                #[test]
+                fn $name() {
+                    let mut broker = super::$config();
+                    super::$name(&mut broker);
+                }
+            )*
+        }
+    };
+}
+
+mqtt_tests!(no_store:
+    clean_session_starts_empty,
+    offline_message_queueing,
+    unsubscribe,
+    overlapping_subscriptions,
+    keepalive_and_will,
+    redelivery_on_reconnect,
+    retained_messages,
+);
+
+mqtt_tests!(default_store:
+    clean_session_starts_empty,
+    offline_message_queueing,
+    unsubscribe,
+    overlapping_subscriptions,
+    keepalive_and_will,
+    redelivery_on_reconnect,
+    retained_messages,
+    store_across_restart,
+);
