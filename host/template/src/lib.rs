@@ -18,6 +18,8 @@
 //! configuration) and the guests (which expand it for each message).
 
 mod file;
+pub mod influxdb;
+mod point;
 mod spec;
 pub mod timescale;
 
