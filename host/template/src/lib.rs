@@ -19,6 +19,7 @@
 
 mod file;
 pub mod influxdb;
+pub mod opentsdb;
 mod point;
 mod spec;
 pub mod timescale;
