@@ -348,6 +348,13 @@ mod tests {
         );
     }
 
+    /// `$content`, the seed's name for the whole payload, reads as `$payload` does.
+    #[test]
+    fn content_is_the_whole_payload() {
+        assert_eq!(Spec::parse(&json!("$content")), Spec::parse(&json!("$payload")));
+        assert_eq!(run(&[json!("$content")], b"raw").unwrap(), vec![vec![Value::Text("raw".into())]]);
+    }
+
     /// Malformed template values are named when the template is read.
     #[test]
     fn parse_errors() {

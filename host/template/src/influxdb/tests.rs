@@ -163,3 +163,9 @@ fn load_errors() {
     assert!(err(r#"{"t": {"measurement": "$nope", "fields": {"a": 1}}}"#).contains("unknown placeholder"));
     assert!(err(r#"{"t": {"measurement": "m", "fields": {"a": 1}, "field": 1}}"#).contains("unknown field \"field\""));
 }
+
+/// The example file shipped in `etc/` is the seed's example, unchanged.
+#[test]
+fn shipped_example_is_the_seed() {
+    assert_eq!(include_str!("../../../../etc/emqx_backend_influxdb.tmpl").trim_end(), SEED_EXAMPLE);
+}

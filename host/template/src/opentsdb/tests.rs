@@ -142,3 +142,9 @@ fn load_errors_and_uneven_arrays() {
     let err = t.points(&message("c", br#"{"h": ["a"], "v": [1, 2]}"#)).unwrap_err();
     assert!(matches!(err, TemplateError::Mismatch(_)), "{err:?}");
 }
+
+/// The example file shipped in `etc/` is the seed's example, unchanged.
+#[test]
+fn shipped_example_is_the_seed() {
+    assert_eq!(include_str!("../../../../etc/emqx_backend_opentsdb.tmpl").trim_end(), SEED_EXAMPLE);
+}
