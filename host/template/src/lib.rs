@@ -3,7 +3,8 @@
 //!
 //! A value in a template is one of:
 //! - a placeholder: `"$id"`, `"$clientid"`, `"$username"`, `"$peerhost"`,
-//!   `"$qos"`, `"$topic"`, `"$payload"` (the whole payload, as text),
+//!   `"$qos"`, `"$topic"`, `"$payload"` or `"$content"` (the whole payload,
+//!   as text),
 //!   `"$timestamp"` (nanoseconds);
 //! - a path into the JSON payload: `["$payload", "data", "$0", "temp"]`,
 //!   where `$0` takes every element of an array (one row each) and `$N`
@@ -16,6 +17,10 @@
 //! Shared by the host (which checks a template file when it loads the
 //! configuration) and the guests (which expand it for each message).
 
+mod file;
+pub mod influxdb;
+pub mod opentsdb;
+mod point;
 mod spec;
 pub mod timescale;
 

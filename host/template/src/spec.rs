@@ -47,7 +47,7 @@ impl Placeholder {
             "$peerhost" => Placeholder::Peerhost,
             "$qos" => Placeholder::Qos,
             "$topic" => Placeholder::Topic,
-            "$payload" => Placeholder::Payload,
+            "$payload" | "$content" => Placeholder::Payload,
             "$timestamp" => Placeholder::Timestamp,
             _ => return None,
         })
@@ -83,12 +83,18 @@ pub enum TemplateError {
     Missing(String),
     /// Paths through `$0` give different numbers of elements.
     Mismatch(String),
+    /// A value the database cannot take as it is (a line break in an
+    /// InfluxDB tag, an OpenTSDB value that is not a number, ...).
+    Unwritable(String),
 }
 
 impl std::fmt::Display for TemplateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TemplateError::Payload(m) | TemplateError::Missing(m) | TemplateError::Mismatch(m) => f.write_str(m),
+            TemplateError::Payload(m)
+            | TemplateError::Missing(m)
+            | TemplateError::Mismatch(m)
+            | TemplateError::Unwritable(m) => f.write_str(m),
         }
     }
 }
@@ -99,7 +105,7 @@ impl Spec {
         match json {
             Json::String(s) if s.starts_with('$') => Placeholder::parse(s)
                 .map(|p| Spec(Kind::Placeholder(p)))
-                .ok_or_else(|| format!("unknown placeholder {s:?} (known: $id, $clientid, $username, $peerhost, $qos, $topic, $payload, $timestamp)")),
+                .ok_or_else(|| format!("unknown placeholder {s:?} (known: $id, $clientid, $username, $peerhost, $qos, $topic, $payload, $content, $timestamp)")),
             Json::Array(parts) => {
                 let Some(Json::String(first)) = parts.first() else {
                     return Err(format!("a path must start with \"$payload\": {json}"));
@@ -340,6 +346,13 @@ mod tests {
                 Value::Int(1_560_743_513_626_681_000),
             ]]
         );
+    }
+
+    /// `$content`, the seed's name for the whole payload, reads as `$payload` does.
+    #[test]
+    fn content_is_the_whole_payload() {
+        assert_eq!(Spec::parse(&json!("$content")), Spec::parse(&json!("$payload")));
+        assert_eq!(run(&[json!("$content")], b"raw").unwrap(), vec![vec![Value::Text("raw".into())]]);
     }
 
     /// Malformed template values are named when the template is read.

@@ -4,6 +4,7 @@
 
 use serde_json::Value as Json;
 
+use crate::file;
 use crate::spec::{expand, Message, Spec, TemplateError, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -17,22 +18,10 @@ pub struct Template {
 
 /// Reads a template file's text; the error names the template and what is wrong.
 pub fn parse(text: &str) -> Result<Vec<Template>, String> {
-    let root: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let Json::Object(entries) = root else {
-        return Err("expected an object keyed by topic filter".into());
-    };
     let mut templates: Vec<Template> = Vec::new();
-    for (filter, body) in entries {
-        let at = |m: String| format!("template for {filter:?}: {m}");
-        if let Some(problem) = cistern_topic::filter_error(&filter) {
-            return Err(at(problem.to_string()));
-        }
-        let Json::Object(fields) = body else {
-            return Err(at("expected an object with name, sql and param_keys".into()));
-        };
-        if let Some(unknown) = fields.keys().find(|k| !matches!(k.as_str(), "name" | "sql" | "param_keys")) {
-            return Err(at(format!("unknown field {unknown:?} (expected name, sql, param_keys)")));
-        }
+    for entry in file::entries(text, &["name", "sql", "param_keys"])? {
+        let at = |m: String| entry.at(m);
+        let fields = &entry.fields;
         let text_field = |k: &str| match fields.get(k) {
             Some(Json::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
             _ => Err(at(format!("\"{k}\" must be a non-empty string"))),
@@ -50,7 +39,7 @@ pub fn parse(text: &str) -> Result<Vec<Template>, String> {
         if templates.iter().any(|t| t.name == name) {
             return Err(at(format!("the name {name:?} is used twice")));
         }
-        templates.push(Template { filter, name, sql, params });
+        templates.push(Template { filter: entry.filter.clone(), name, sql, params });
     }
     Ok(templates)
 }
