@@ -100,7 +100,7 @@ async fn postgres_stopped_under_load() {
     std::thread::sleep(FAULT);
     server.start();
     load.poll();
-    let load = load.finish(Duration::from_secs(60));
+    let load = load.finish(Duration::from_secs(120));
     let drained = wait_drained(&broker, "pgsql.pool1", DRAIN);
     eprintln!("outbox drained {drained:?} after the publishers finished");
 
@@ -133,7 +133,7 @@ async fn postgres_hung_under_load() {
     std::thread::sleep(FAULT.saturating_sub(hung.elapsed()));
     server.resume();
     load.poll();
-    let load = load.finish(Duration::from_secs(60));
+    let load = load.finish(Duration::from_secs(120));
     wait_drained(&broker, "pgsql.pool1", DRAIN);
 
     let stored = stored_counts(&Store::connect(&db).await).await;
@@ -162,7 +162,7 @@ async fn redis_stopped_under_load() {
     std::thread::sleep(FAULT);
     server.start_again();
     load.poll();
-    let load = load.finish(Duration::from_secs(60));
+    let load = load.finish(Duration::from_secs(120));
     wait_drained(&broker, "redis.pool1", DRAIN);
 
     let redis = server.client(0);
@@ -297,8 +297,8 @@ async fn one_database_down_does_not_slow_another() {
     std::thread::sleep(Duration::from_secs(10));
     local.poll();
     remote.poll();
-    let local = local.finish(Duration::from_secs(60));
-    let remote = remote.finish(Duration::from_secs(60));
+    let local = local.finish(Duration::from_secs(120));
+    let remote = remote.finish(Duration::from_secs(120));
     let before = local.acks_between(Duration::from_secs(2), Duration::from_secs(6)) as f64 / 4.0;
     let during = local.acks_between(Duration::from_secs(7), Duration::from_secs(15)) as f64 / 8.0;
     eprintln!("SQLite topics: {before:.0} msg/s before the outage, {during:.0} msg/s during it");
@@ -329,7 +329,7 @@ async fn sigterm_stops_cleanly_and_loses_nothing() {
     // Started again with the database still away: the publishers reconnect
     // and go on; what the last run deferred waits in the outbox with the rest.
     broker.start_again();
-    let load = load.finish(Duration::from_secs(60));
+    let load = load.finish(Duration::from_secs(120));
     server.start();
     wait_drained(&broker, "pgsql.pool1", DRAIN);
     let stored = stored_counts(&Store::connect(&db).await).await;

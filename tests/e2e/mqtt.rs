@@ -19,7 +19,7 @@ fn no_store() -> Broker {
     Broker::start(BIN, configs::base())
 }
 
-/// The broker on `etc/cistern.conf` as shipped, its database in the test's directory.
+/// The broker on `etc/cistern.conf` as shipped, its database and outbox in the test's directory.
 fn default_store() -> Broker {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/cistern.conf");
     let text = std::fs::read_to_string(path).expect("etc/cistern.conf");
@@ -29,6 +29,7 @@ fn default_store() -> Broker {
         "backend.sqlite.pool1.database = ../data/cistern.db",
         "backend.sqlite.pool1.database = {dir}/cistern.db",
     );
+    let text = replace_line(&text, "cistern.outbox.dir = ../data/outbox", "cistern.outbox.dir = {dir}/outbox");
     Broker::start(BIN, &format!("{}{text}", configs::base()))
 }
 

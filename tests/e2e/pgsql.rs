@@ -36,7 +36,7 @@ async fn the_database_goes_away_and_comes_back() {
     cistern_tests::publish(broker.port, "outage-pub", "outage/during", b"during", 1, false);
     let action = "{action=\"backend.pgsql.hook.message.publish.1\"}";
     assert!(broker.metric(&format!("cistern_action_deferred_total{action}")) >= 1, "the message went to the outbox");
-    assert_eq!(broker.metric("cistern_outbox_entries{pool=\"pgsql.pool1\"}"), 1, "it waits in the outbox");
+    assert_eq!(broker.metric(&format!("cistern_action_pending{action}")), 1, "it waits in the outbox");
 
     server.start();
     let store = Store::connect(&db).await;

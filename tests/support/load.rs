@@ -45,7 +45,7 @@ def run(n):
         seq += 1
         next_at = start + seq / rate
         time.sleep(max(0.0, next_at - time.monotonic()))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with lock:
             if not pending:
@@ -70,6 +70,8 @@ pub struct Load {
     /// When each acknowledgement arrived, since the load started.
     pub ack_times: Vec<Duration>,
     started: Instant,
+    /// The publishers said they are done.
+    done: bool,
 }
 
 impl Load {
@@ -100,28 +102,26 @@ impl Load {
             acked: BTreeSet::new(),
             ack_times: Vec::new(),
             started: Instant::now(),
+            done: false,
         }
     }
 
     /// Takes in what the publishers said so far.
-    pub fn poll(&mut self) -> bool {
-        let mut done = false;
+    pub fn poll(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
-            done |= self.take(line);
+            self.take(line);
         }
-        done
     }
 
-    fn take(&mut self, line: String) -> bool {
+    fn take(&mut self, line: String) {
         if let Some(p) = line.strip_prefix("ACK ") {
             self.acked.insert(p.to_string());
             self.ack_times.push(self.started.elapsed());
         } else if let Some(p) = line.strip_prefix("SENT ") {
             self.sent.insert(p.to_string());
         } else if line == "DONE" {
-            return true;
+            self.done = true;
         }
-        false
     }
 
     /// Acknowledgements that arrived between `from` and `to` after the start.
@@ -132,15 +132,16 @@ impl Load {
     /// Waits until every publisher is done (at most `limit`).
     pub fn finish(mut self, limit: Duration) -> Load {
         let deadline = Instant::now() + limit;
-        loop {
+        while !self.done {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if self.take(line) {
-                        break;
-                    }
+                Ok(line) => self.take(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the publishers did not finish within {limit:?}")
                 }
-                Err(_) => panic!("the publishers did not finish within {limit:?}"),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("the publishers exited without finishing")
+                }
             }
         }
         let _ = self.child.wait();

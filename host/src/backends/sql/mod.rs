@@ -96,8 +96,41 @@ impl From<sqlx::Error> for SqlError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => SqlError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) if server_unavailable(db.code().as_deref()) => {
+                SqlError::Unavailable(db.message().to_string())
+            }
             sqlx::Error::Database(db) => SqlError::Statement(db.message().to_string()),
             other => SqlError::Statement(other.to_string()),
         }
+    }
+}
+
+/// Whether a database error code says the server, not the statement, is the
+/// trouble: it is shutting down, starting, out of connections, or the
+/// connection broke. Such a write may succeed later, so it is deferred
+/// rather than counted as refused.
+fn server_unavailable(code: Option<&str>) -> bool {
+    // SQLSTATE classes (both databases report SQLSTATEs through sqlx): 08
+    // connection exception (MySQL's too many connections, 08004, and server
+    // shutdown or lost connection, 08S01, among them); PostgreSQL's 53
+    // insufficient resources (too many connections, disk full) and 57
+    // operator intervention (admin or crash shutdown, cannot connect now).
+    code.is_some_and(|c| c.len() == 5 && ["08", "53", "57"].contains(&&c[..2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_unavailable;
+
+    /// A shutting-down or unreachable server is unavailable; a bad statement is not.
+    #[test]
+    fn classifies_server_trouble() {
+        for code in ["57P01", "57P03", "08006", "53300", "08S01"] {
+            assert!(server_unavailable(Some(code)), "{code}");
+        }
+        for code in ["42P01", "23505", "42000", "23000"] {
+            assert!(!server_unavailable(Some(code)), "{code}");
+        }
+        assert!(!server_unavailable(None));
     }
 }
