@@ -35,7 +35,7 @@ const SEED_PAYLOAD: &str = r#"{"data": [{"temp": 1, "host": "serverA", "region":
 
 /// The two points of the seed's manual, as they are stored: measurement
 /// `sample`, the tags, `temperature` as a string, the message's time.
-async fn assert_seed_points(db: &str, clientid: &str) {
+async fn assert_seed_points(db: &str, clientid: &str, qos: &str) {
     let q = format!("SELECT * FROM sample WHERE clientid = '{clientid}' ORDER BY time");
     let rows = influx::eventually(db, &q, SOON, |r| r.len() == 2).await;
     let fields: Vec<(String, String, String, String)> = rows
@@ -50,8 +50,8 @@ async fn assert_seed_points(db: &str, clientid: &str) {
     assert_eq!(
         fields,
         [
-            ("serverA".into(), "hangzhou".into(), "0".into(), "1".into()),
-            ("serverB".into(), "ningbo".into(), "0".into(), "2".into())
+            ("serverA".into(), "hangzhou".into(), qos.into(), "1".into()),
+            ("serverB".into(), "ningbo".into(), qos.into(), "2".into())
         ]
     );
     // Both points carry the message's timestamp: the same, and recent.
@@ -65,7 +65,7 @@ async fn seed_example_over_udp() {
     let broker = Broker::start(BIN, &config(&server, "", &etc("emqx_backend_influxdb.tmpl")));
     let clientid = influx::unique("udp");
     publish(broker.port, &clientid, "sample", SEED_PAYLOAD.as_bytes(), 0, false);
-    assert_seed_points("mqtt", &clientid).await;
+    assert_seed_points("mqtt", &clientid, "0").await;
 }
 
 /// The seed's example over HTTP `/write`, into a database of the test's own;
@@ -77,7 +77,7 @@ async fn seed_example_over_http() {
     let broker = Broker::start(BIN, &config(&server, &http(&db), &etc("emqx_backend_influxdb.tmpl")));
     let clientid = influx::unique("http");
     publish(broker.port, &clientid, "sample", SEED_PAYLOAD.as_bytes(), 1, false);
-    assert_seed_points(&db, &clientid).await;
+    assert_seed_points(&db, &clientid, "1").await;
 }
 
 /// `$0` makes a point per element and `$N` takes the Nth; typed fields
@@ -143,7 +143,7 @@ async fn hostile_values_round_trip() {
     let server = format!("127.0.0.1:{}", influx::http_port());
     let broker = Broker::start(BIN, &config(&server, &http(&db), &template.display().to_string()));
     let clientid = r#"a,b=c d\"x"#;
-    let topic = r#"t/ x,y=1 z=2i 3/"q\"#;
+    let topic = r#"t/ x,y=1 z=2i 3/"q\ end"#;
     let value = r#"v" ,x=1 \" end\"#;
     let payload = serde_json::json!({ "v": value }).to_string();
     publish(broker.port, clientid, topic, payload.as_bytes(), 1, false);
