@@ -176,7 +176,7 @@ fn main() {
         let mut lines = Vec::new();
         for influx in [true, false] {
             let config = Config::from_text("bench.conf", &text(influx), dir.path()).expect("config");
-            let runtime = Arc::new(Runtime::with_config(config, None).await.expect("runtime"));
+            let runtime = Runtime::with_config(config, None).await.expect("runtime");
             let (url, max_points) = if influx {
                 (format!("http://127.0.0.1:{http}/write?db={db}&precision=ns"), BATCH)
             } else {
