@@ -274,9 +274,7 @@ impl Loaded {
                 let guest = self.guest(module.as_deref(), backend, hook, previous).await?;
                 writes = check_function(&guest, function, hook).map_err(err)?;
                 let mut settings = settings(backend, hook);
-                if let AnyPool::Sql(sql_pool) = &pool {
-                    settings.push(("dialect".to_string(), sql_pool.dialect().name().to_string()));
-                }
+                settings.extend(pool.guest_settings());
                 if module.is_none() {
                     if let Some(template) = crate::templates::for_stock_function(backend, hook, &self.config)? {
                         settings.push(("template".to_string(), template));

@@ -13,8 +13,7 @@ pub fn guest_for(backend: BackendKind) -> &'static str {
         BackendKind::Mongo => "mongo",
         BackendKind::Cassa => "cassandra",
         BackendKind::Dynamo => "dynamo",
-        BackendKind::Influxdb => "influxdb",
-        BackendKind::Opentsdb => "opentsdb",
+        BackendKind::Influxdb | BackendKind::Opentsdb => "tsdb",
     }
 }
 

@@ -1,4 +1,5 @@
-//! The template files of the time-series backends (`emqx_backend_timescale.tmpl`),
+//! The template files of the time-series backends (`emqx_backend_timescale.tmpl`,
+//! `emqx_backend_influxdb.tmpl`, `emqx_backend_opentsdb.tmpl`),
 //! read and checked when the configuration loads, and handed to the stock
 //! guest, which expands them for each message.
 
@@ -6,8 +7,8 @@ use std::path::PathBuf;
 
 use crate::config::{BackendConfig, BackendKind, Config, ConfigError, HookConfig};
 
-/// The template text a stock function needs, if it needs one: TimescaleDB's
-/// `on_message_publish`. Looked for at `backend.<db>.template`, or else as
+/// The template text a stock function needs, if it needs one: TimescaleDB's,
+/// InfluxDB's and OpenTSDB's `on_message_publish`. Looked for at `backend.<db>.template`, or else as
 /// `emqx_backend_<db>.tmpl` beside the top configuration file.
 pub fn for_stock_function(
     backend: &BackendConfig,
@@ -16,7 +17,8 @@ pub fn for_stock_function(
 ) -> Result<Option<String>, ConfigError> {
     let is_template_function = matches!(
         (&backend.kind, &hook.action),
-        (BackendKind::Timescale, crate::config::ActionSpec::Function { function, .. }) if function == "on_message_publish"
+        (BackendKind::Timescale | BackendKind::Influxdb | BackendKind::Opentsdb,
+         crate::config::ActionSpec::Function { function, .. }) if function == "on_message_publish"
     );
     if !is_template_function {
         return Ok(None);
@@ -45,6 +47,8 @@ pub fn for_stock_function(
 pub fn check(kind: BackendKind, text: &str) -> Result<(), String> {
     match kind {
         BackendKind::Timescale => cistern_template::timescale::parse(text).map(|_| ()),
+        BackendKind::Influxdb => cistern_template::influxdb::parse(text).map(|_| ()),
+        BackendKind::Opentsdb => cistern_template::opentsdb::parse(text).map(|_| ()),
         other => Err(format!("{other} has no template files")),
     }
 }

@@ -4,7 +4,10 @@
 //! configuration names, owned by the host. Guests never see a connection or
 //! a credential, only a pool's name.
 
+pub mod batch;
+pub mod influxdb;
 pub mod mysql;
+pub mod opentsdb;
 pub mod pgsql;
 pub mod redis;
 pub mod sql;
@@ -42,6 +45,8 @@ struct Built {
 pub enum AnyPool {
     Sql(SqlPool),
     Redis(RedisPool),
+    Influx(influxdb::InfluxPool),
+    Opentsdb(opentsdb::OpentsdbPool),
 }
 
 impl AnyPool {
@@ -52,6 +57,17 @@ impl AnyPool {
             AnyPool::Redis(p) => {
                 self::redis::operations::execute(p, &[b"PING".to_vec()]).await.map(drop).map_err(|e| e.to_string())
             }
+            AnyPool::Influx(p) => influxdb::operations::ping(p).await,
+            AnyPool::Opentsdb(p) => opentsdb::operations::ping(p).await,
+        }
+    }
+
+    /// What a stock guest needs to know of its pool, passed in its settings.
+    pub fn guest_settings(&self) -> Vec<(String, String)> {
+        match self {
+            AnyPool::Sql(p) => vec![("dialect".to_string(), p.dialect().name().to_string())],
+            AnyPool::Influx(p) => p.guest_settings(),
+            AnyPool::Redis(_) | AnyPool::Opentsdb(_) => Vec::new(),
         }
     }
 }
@@ -122,6 +138,8 @@ async fn build_pool(
         // Boxed: redis-rs's connection futures are deep, and would otherwise
         // nest inside every future that builds a configuration.
         BackendKind::Redis => Ok(AnyPool::Redis(Box::pin(self::redis::pool::connect(entry, backend, control)).await?)),
+        BackendKind::Influxdb => Ok(AnyPool::Influx(influxdb::pool::connect(entry)?)),
+        BackendKind::Opentsdb => Ok(AnyPool::Opentsdb(opentsdb::pool::connect(entry)?)),
         other => Err(ConfigError::at(
             &entry.at,
             format!("the {other} backend is not available in this version of cistern yet"),

@@ -15,6 +15,13 @@ pub fn bodies(points: &[DataPoint], max_batch_size: usize) -> Vec<String> {
         .collect()
 }
 
+impl DataPoint {
+    /// The point as one JSON object of a `/api/put` body.
+    pub fn json(&self) -> String {
+        to_json(self).to_string()
+    }
+}
+
 fn to_json(p: &DataPoint) -> Json {
     let value = match p.value {
         Number::Int(i) => json!(i),

@@ -1,0 +1,70 @@
+//! The stock actions of the time-series databases: InfluxDB's and
+//! OpenTSDB's `on_message_publish`. Each template of the backend's template
+//! file whose topic filter matches the message turns it into points (one,
+//! or one per element `$0` walks), written through the host's `influx` or
+//! `opentsdb` interface to the action's pool.
+//!
+//! Every matching template is expanded before anything is written, so a
+//! message that does not fit one of them (a payload that is not JSON, a
+//! missing path, arrays of different lengths, a value line protocol cannot
+//! hold) writes nothing and fails, with the reason, as invalid input.
+
+mod templates;
+
+use cistern_guest::bindings::cistern::hooks::{influx, opentsdb};
+use cistern_guest::{settings, wrong_hook, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Outcome};
+
+struct TsdbGuest;
+
+impl Guest for TsdbGuest {
+    fn functions() -> Vec<FunctionInfo> {
+        cistern_guest::function_infos(&[("on_message_publish", &["message.publish"], FunctionKind::Write)])
+    }
+
+    fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {
+        if ctx.function != "on_message_publish" {
+            return Err(Error::InvalidInput(format!("no function {}", ctx.function)));
+        }
+        let Event::MessagePublish(publish) = &event else {
+            return Err(wrong_hook("on_message_publish", "message.publish", &event));
+        };
+        let m = &publish.message;
+        let view = cistern_template::Message {
+            id: &m.id,
+            clientid: &publish.client.clientid,
+            username: publish.client.username.as_deref(),
+            peerhost: publish.client.peerhost.as_deref(),
+            qos: m.qos,
+            topic: &m.topic,
+            payload: &m.payload,
+            timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
+        };
+        let refused = |e: String| Error::InvalidInput(format!("message {} on {}: {e}", m.id, m.topic));
+        match ctx.backend.as_str() {
+            "influxdb" => {
+                let set_timestamp = settings::get(&ctx, "set_timestamp") != Some("false");
+                let divisor = match settings::get(&ctx, "precision").unwrap_or("ns") {
+                    "s" => 1_000_000_000,
+                    "ms" => 1_000_000,
+                    "u" => 1_000,
+                    _ => 1,
+                };
+                let now = set_timestamp.then_some(view.timestamp_ns / divisor);
+                let lines = templates::influx_lines(&ctx, &view, now).map_err(refused)?;
+                if !lines.is_empty() {
+                    influx::write(&ctx.pool, &lines)?;
+                }
+            }
+            "opentsdb" => {
+                let points = templates::opentsdb_points(&ctx, &view).map_err(refused)?;
+                if !points.is_empty() {
+                    opentsdb::put(&ctx.pool, &points)?;
+                }
+            }
+            other => return Err(Error::InvalidInput(format!("the tsdb guest does not serve {other}"))),
+        }
+        Ok(Outcome::none())
+    }
+}
+
+cistern_guest::export!(TsdbGuest);
