@@ -75,12 +75,12 @@ say("DONE")
 
 pub struct Load {
     child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
+    /// Each line the publishers printed, with when it arrived (since the start).
+    lines: std::sync::mpsc::Receiver<(Duration, String)>,
     pub sent: BTreeSet<String>,
     pub acked: BTreeSet<String>,
     /// When each acknowledgement arrived, since the load started.
     pub ack_times: Vec<Duration>,
-    started: Instant,
     /// The publishers said they are done.
     done: bool,
 }
@@ -98,36 +98,29 @@ impl Load {
             .expect("/usr/bin/python3 runs (scripts/install-deps.sh installs python3-paho-mqtt)");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
+        let started = Instant::now();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
+                if tx.send((started.elapsed(), line)).is_err() {
                     break;
                 }
             }
         });
-        Load {
-            child,
-            lines,
-            sent: BTreeSet::new(),
-            acked: BTreeSet::new(),
-            ack_times: Vec::new(),
-            started: Instant::now(),
-            done: false,
-        }
+        Load { child, lines, sent: BTreeSet::new(), acked: BTreeSet::new(), ack_times: Vec::new(), done: false }
     }
 
     /// Takes in what the publishers said so far.
     pub fn poll(&mut self) {
-        while let Ok(line) = self.lines.try_recv() {
-            self.take(line);
+        while let Ok((at, line)) = self.lines.try_recv() {
+            self.take(at, line);
         }
     }
 
-    fn take(&mut self, line: String) {
+    fn take(&mut self, at: Duration, line: String) {
         if let Some(p) = line.strip_prefix("ACK ") {
             self.acked.insert(p.to_string());
-            self.ack_times.push(self.started.elapsed());
+            self.ack_times.push(at);
         } else if let Some(p) = line.strip_prefix("SENT ") {
             self.sent.insert(p.to_string());
         } else if line == "DONE" {
@@ -146,7 +139,7 @@ impl Load {
         while !self.done {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => self.take(line),
+                Ok((at, line)) => self.take(at, line),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     panic!("the publishers did not finish within {limit:?}")
                 }
