@@ -112,7 +112,15 @@ impl Adapter {
             }
             Parameter::SessionTerminated(s, _reason) => {
                 self.sessions.terminated(&s.id.client_id, created_at(s).await);
-                self.runtime.handle(Event::SessionTerminated(self.client(s).await)).await;
+                // In the background, in this client's turn, as client.disconnected:
+                // the client may be connecting again already.
+                let turn = self.order.turn(&s.id.client_id).await;
+                let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
+                tokio::spawn(async move {
+                    let id = client.clientid.clone();
+                    runtime.handle(Event::SessionTerminated(client)).await;
+                    order.release(&id, turn);
+                });
             }
             Parameter::OfflineMessage(s, from, publish) if publish.qos != QoS::AtMostOnce => {
                 let id = convert::stamped(publish).unwrap_or_else(|| self.runtime.ids.next());

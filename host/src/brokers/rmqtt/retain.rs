@@ -99,7 +99,7 @@ mod tests {
             sender: "s".into(),
             timestamp_ms: 0,
         };
-        Outcome { deliver: vec![m(true), m(false)], subscribe: vec![] }
+        Outcome { deliver: vec![m(true), m(false)], subscribe: vec![], refused: None }
     }
 
     /// Retain handling 0, 1 and 2, and shared subscriptions, keep or drop the
