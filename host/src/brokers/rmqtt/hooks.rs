@@ -112,12 +112,12 @@ impl Adapter {
             }
             Parameter::SessionTerminated(s, _reason) => {
                 self.sessions.terminated(&s.id.client_id, created_at(s).await);
-                // In the background, in this client's turn, as client.disconnected:
-                // the client may be connecting again already.
-                let turn = self.order.turn(&s.id.client_id).await;
+                // In the background, after client.disconnected is stored: the
+                // session task must not wait (the client may be connecting again).
                 let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
                 tokio::spawn(async move {
                     let id = client.clientid.clone();
+                    let turn = order.turn(&id).await;
                     runtime.handle(Event::SessionTerminated(client)).await;
                     order.release(&id, turn);
                 });
