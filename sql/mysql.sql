@@ -77,3 +77,30 @@ CREATE TABLE `mqtt_acked` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `mqtt_acked_key` (`clientid`,`topic`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- cistern's own (not the seed's): what the stock on_session_store keeps of a
+-- persistent session, so that it survives a broker restart.
+DROP TABLE IF EXISTS `cistern_session_sub`;
+CREATE TABLE `cistern_session_sub` (
+  `id` int(11) unsigned NOT NULL AUTO_INCREMENT,
+  `clientid` varchar(64) NOT NULL,
+  `topic` varchar(180) NOT NULL,
+  `qos` tinyint(1) NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `cistern_session_sub_key` (`clientid`,`topic`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+DROP TABLE IF EXISTS `cistern_session_msg`;
+CREATE TABLE `cistern_session_msg` (
+  `id` int(11) unsigned NOT NULL AUTO_INCREMENT,
+  `clientid` varchar(64) NOT NULL,
+  `msgid` varchar(64) NOT NULL,
+  `topic` varchar(180) NOT NULL,
+  `sender` varchar(64) DEFAULT NULL,
+  `qos` tinyint(1) NOT NULL,
+  `retain` tinyint(1) DEFAULT NULL,
+  `payload` longblob,
+  `arrived` datetime NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `cistern_session_msg_key` (`clientid`,`msgid`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

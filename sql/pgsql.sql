@@ -68,3 +68,26 @@ CREATE TABLE mqtt_acked (
   created timestamp without time zone,
   UNIQUE (clientid, topic)
 );
+
+-- cistern's own (not the seed's): what the stock on_session_store keeps of a
+-- persistent session, so that it survives a broker restart.
+CREATE TABLE cistern_session_sub (
+  id SERIAL primary key,
+  clientid character varying(100) NOT NULL,
+  topic character varying(200) NOT NULL,
+  qos integer NOT NULL,
+  UNIQUE (clientid, topic)
+);
+
+CREATE TABLE cistern_session_msg (
+  id SERIAL primary key,
+  clientid character varying(100) NOT NULL,
+  msgid character varying(64) NOT NULL,
+  topic character varying(200) NOT NULL,
+  sender character varying(100),
+  qos integer NOT NULL,
+  retain integer,
+  payload bytea,
+  arrived timestamp without time zone NOT NULL,
+  UNIQUE (clientid, msgid)
+);

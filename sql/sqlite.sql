@@ -61,3 +61,26 @@ CREATE TABLE IF NOT EXISTS mqtt_acked (
   created DATETIME,
   UNIQUE (clientid, topic)
 );
+
+-- cistern's own (not the seed's): what the stock on_session_store keeps of a
+-- persistent session, so that it survives a broker restart.
+CREATE TABLE IF NOT EXISTS cistern_session_sub (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  clientid TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  qos INTEGER NOT NULL,
+  UNIQUE (clientid, topic)
+);
+
+CREATE TABLE IF NOT EXISTS cistern_session_msg (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  clientid TEXT NOT NULL,
+  msgid TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  sender TEXT,
+  qos INTEGER NOT NULL,
+  retain INTEGER,
+  payload BLOB,
+  arrived DATETIME NOT NULL,
+  UNIQUE (clientid, msgid)
+);

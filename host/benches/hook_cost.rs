@@ -24,6 +24,8 @@ fn event(ids: &cistern::message_id::MessageIds) -> Event {
             username: None,
             peerhost: Some("127.0.0.1".into()),
             node: "cistern@127.0.0.1".into(),
+            clean_start: true,
+            persistent: false,
         },
         message: Message {
             id: ids.next(),

@@ -48,6 +48,8 @@ fn events(runtime: &Runtime, n: usize, qos: u8) -> Vec<Event> {
                 username: None,
                 peerhost: Some("127.0.0.1".into()),
                 node: "cistern@127.0.0.1".into(),
+                clean_start: true,
+                persistent: false,
             },
             message: Message {
                 id: runtime.ids.next(),

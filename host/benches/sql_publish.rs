@@ -27,6 +27,8 @@ fn event(runtime: &Runtime, task: usize) -> (Client, Message) {
         username: None,
         peerhost: Some("127.0.0.1".into()),
         node: "cistern@127.0.0.1".into(),
+        clean_start: true,
+        persistent: false,
     };
     let message = Message {
         id: runtime.ids.next(),

@@ -14,6 +14,12 @@ pub struct Client {
     pub peerhost: Option<String>,
     /// The broker node serving the client.
     pub node: String,
+    /// The connection asked for a clean start (see the WIT `client` record).
+    #[serde(default)]
+    pub clean_start: bool,
+    /// The session outlives the connection (see the WIT `client` record).
+    #[serde(default)]
+    pub persistent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +72,14 @@ pub enum Event {
         client: Client,
         message: Message,
     },
+    /// A QoS 1 or 2 message queued for a persistent session whose client is
+    /// away; the client is the receiver.
+    MessageOffline {
+        client: Client,
+        message: Message,
+    },
+    /// The session ended (a clean session disconnected, a persistent one expired).
+    SessionTerminated(Client),
 }
 
 impl Event {
@@ -79,17 +93,23 @@ impl Event {
             Event::MessagePublish { .. } => HookPoint::MessagePublish,
             Event::MessageDelivered { .. } => HookPoint::MessageDelivered,
             Event::MessageAcked { .. } => HookPoint::MessageAcked,
+            Event::MessageOffline { .. } => HookPoint::MessageOffline,
+            Event::SessionTerminated(_) => HookPoint::SessionTerminated,
         }
     }
 
     pub fn client(&self) -> &Client {
         match self {
-            Event::ClientConnected(c) | Event::ClientDisconnected(c) | Event::SessionCreated(c) => c,
+            Event::ClientConnected(c)
+            | Event::ClientDisconnected(c)
+            | Event::SessionCreated(c)
+            | Event::SessionTerminated(c) => c,
             Event::SessionSubscribed { client, .. }
             | Event::SessionUnsubscribed { client, .. }
             | Event::MessagePublish { client, .. }
             | Event::MessageDelivered { client, .. }
-            | Event::MessageAcked { client, .. } => client,
+            | Event::MessageAcked { client, .. }
+            | Event::MessageOffline { client, .. } => client,
         }
     }
 
@@ -97,12 +117,16 @@ impl Event {
     /// configured filters against; client events have none.
     pub fn topic(&self) -> Option<&str> {
         match self {
-            Event::ClientConnected(_) | Event::ClientDisconnected(_) | Event::SessionCreated(_) => None,
+            Event::ClientConnected(_)
+            | Event::ClientDisconnected(_)
+            | Event::SessionCreated(_)
+            | Event::SessionTerminated(_) => None,
             Event::SessionSubscribed { subscription, .. } => Some(&subscription.topic),
             Event::SessionUnsubscribed { topic, .. } => Some(topic),
             Event::MessagePublish { message, .. }
             | Event::MessageDelivered { message, .. }
-            | Event::MessageAcked { message, .. } => Some(&message.topic),
+            | Event::MessageAcked { message, .. }
+            | Event::MessageOffline { message, .. } => Some(&message.topic),
         }
     }
 
@@ -110,7 +134,8 @@ impl Event {
         match self {
             Event::MessagePublish { message, .. }
             | Event::MessageDelivered { message, .. }
-            | Event::MessageAcked { message, .. } => Some(message),
+            | Event::MessageAcked { message, .. }
+            | Event::MessageOffline { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -155,7 +180,8 @@ impl Outcome {
     }
 }
 
-/// The hook points of the seed, as the configuration spells them.
+/// The hook points of the seed, as the configuration spells them, and
+/// cistern's own: `message.offline` and `session.terminated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HookPoint {
     ClientConnected,
@@ -166,10 +192,12 @@ pub enum HookPoint {
     MessagePublish,
     MessageDelivered,
     MessageAcked,
+    MessageOffline,
+    SessionTerminated,
 }
 
 impl HookPoint {
-    pub const ALL: [HookPoint; 8] = [
+    pub const ALL: [HookPoint; 10] = [
         HookPoint::ClientConnected,
         HookPoint::ClientDisconnected,
         HookPoint::SessionCreated,
@@ -178,6 +206,8 @@ impl HookPoint {
         HookPoint::MessagePublish,
         HookPoint::MessageDelivered,
         HookPoint::MessageAcked,
+        HookPoint::MessageOffline,
+        HookPoint::SessionTerminated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -190,6 +220,8 @@ impl HookPoint {
             HookPoint::MessagePublish => "message.publish",
             HookPoint::MessageDelivered => "message.delivered",
             HookPoint::MessageAcked => "message.acked",
+            HookPoint::MessageOffline => "message.offline",
+            HookPoint::SessionTerminated => "session.terminated",
         }
     }
 
@@ -199,7 +231,13 @@ impl HookPoint {
 
     /// Whether events at this point carry a topic the configured filter applies to.
     pub fn has_topic(self) -> bool {
-        !matches!(self, HookPoint::ClientConnected | HookPoint::ClientDisconnected | HookPoint::SessionCreated)
+        !matches!(
+            self,
+            HookPoint::ClientConnected
+                | HookPoint::ClientDisconnected
+                | HookPoint::SessionCreated
+                | HookPoint::SessionTerminated
+        )
     }
 
     /// The `${name}` parameters a raw statement may use at this point
@@ -207,10 +245,16 @@ impl HookPoint {
     pub fn parameters(self) -> &'static [&'static str] {
         const CLIENT: &[&str] = &["clientid", "username", "peerhost", "node"];
         match self {
-            HookPoint::ClientConnected | HookPoint::ClientDisconnected | HookPoint::SessionCreated => CLIENT,
+            HookPoint::ClientConnected
+            | HookPoint::ClientDisconnected
+            | HookPoint::SessionCreated
+            | HookPoint::SessionTerminated => CLIENT,
             HookPoint::SessionSubscribed => &["clientid", "username", "peerhost", "node", "topic", "qos"],
             HookPoint::SessionUnsubscribed => &["clientid", "username", "peerhost", "node", "topic"],
-            HookPoint::MessagePublish | HookPoint::MessageDelivered | HookPoint::MessageAcked => &[
+            HookPoint::MessagePublish
+            | HookPoint::MessageDelivered
+            | HookPoint::MessageAcked
+            | HookPoint::MessageOffline => &[
                 "clientid",
                 "username",
                 "peerhost",

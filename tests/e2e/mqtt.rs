@@ -222,6 +222,80 @@ fn store_across_restart(broker: &mut Broker) {
     p.disconnect();
 }
 
+/// With the store, a persistent session survives a broker restart: the
+/// CONNACK says it is present, its subscriptions come back (not one it
+/// unsubscribed from), the QoS 1 and 2 messages queued for it while it was
+/// away arrive once each, in order, and once acknowledged never again.
+fn persistent_session_across_restart(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "ps-client", persistent());
+    c.subscribe(&[("ps/t", 2), ("ps/gone", 1)]);
+    c.unsubscribe(&["ps/gone"]);
+    c.disconnect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut p, _) = RawClient::connect(broker.port, "ps-pub", clean());
+    p.publish("ps/t", b"one", 1, false);
+    p.publish("ps/t", b"two", 2, false);
+    p.publish("ps/gone", b"unsubscribed", 1, false);
+    p.disconnect();
+    // The broker stores a message for an away session just after it
+    // acknowledges the publish (see the README); give it that moment.
+    std::thread::sleep(Duration::from_millis(300));
+
+    broker.restart();
+    let (mut c, present) = RawClient::connect(broker.port, "ps-client", persistent());
+    assert!(present, "the persistent session is present after a restart");
+    let got = c.collect(QUIET);
+    assert_eq!(payloads(&got), ["one", "two"], "queued messages, once each, in order: {got:?}");
+    assert_eq!(got.iter().map(|m| m.qos).collect::<Vec<_>>(), [1, 2]);
+    let (mut p, _) = RawClient::connect(broker.port, "ps-pub", clean());
+    p.publish("ps/t", b"live", 1, false);
+    p.publish("ps/gone", b"unsubscribed", 1, false);
+    assert_eq!(payloads(&c.collect(QUIET)), ["live"], "the subscription is back, the unsubscribed one is not");
+    c.disconnect();
+    p.disconnect();
+
+    broker.restart();
+    let (mut c, present) = RawClient::connect(broker.port, "ps-client", persistent());
+    assert!(present, "still present after a second restart");
+    let got = c.collect(QUIET);
+    assert!(got.is_empty(), "acknowledged messages came again: {got:?}");
+    c.disconnect();
+}
+
+/// With the store, a clean session ends a persistent one for good: after a
+/// restart a clean connect gets nothing, and a persistent connect after it
+/// finds no session.
+fn clean_session_after_restart(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "cr-client", persistent());
+    c.subscribe(&[("cr/t", 1)]);
+    c.disconnect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut p, _) = RawClient::connect(broker.port, "cr-pub", clean());
+    p.publish("cr/t", b"queued", 1, false);
+    p.disconnect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    broker.restart();
+    let (mut c, present) = RawClient::connect(broker.port, "cr-client", clean());
+    assert!(!present, "a clean session is never present");
+    let (mut p, _) = RawClient::connect(broker.port, "cr-pub", clean());
+    p.publish("cr/t", b"live", 1, false);
+    let got = c.collect(QUIET);
+    assert!(got.is_empty(), "a clean session got the old session's messages: {got:?}");
+    c.disconnect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    broker.restart();
+    let (mut c, present) = RawClient::connect(broker.port, "cr-client", persistent());
+    assert!(!present, "the clean session ended the persistent one");
+    p = RawClient::connect(broker.port, "cr-pub", clean()).0;
+    p.publish("cr/t", b"later", 1, false);
+    let got = c.collect(QUIET);
+    assert!(got.is_empty(), "the old session came back: {got:?}");
+    c.disconnect();
+    p.disconnect();
+}
+
 macro_rules! mqtt_tests {
     ($config:ident: $($name:ident),* $(,)?) => {
         mod $config {
@@ -256,4 +330,6 @@ mqtt_tests!(default_store:
     redelivery_on_reconnect,
     retained_messages,
     store_across_restart,
+    persistent_session_across_restart,
+    clean_session_after_restart,
 );

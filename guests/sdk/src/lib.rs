@@ -55,16 +55,24 @@ impl Event {
             Event::MessagePublish(_) => "message.publish",
             Event::MessageDelivered(_) => "message.delivered",
             Event::MessageAcked(_) => "message.acked",
+            Event::MessageOffline(_) => "message.offline",
+            Event::SessionTerminated(_) => "session.terminated",
         }
     }
 
     /// The client the event is about.
     pub fn client(&self) -> &Client {
         match self {
-            Event::ClientConnected(c) | Event::ClientDisconnected(c) | Event::SessionCreated(c) => c,
+            Event::ClientConnected(c)
+            | Event::ClientDisconnected(c)
+            | Event::SessionCreated(c)
+            | Event::SessionTerminated(c) => c,
             Event::SessionSubscribed(s) => &s.client,
             Event::SessionUnsubscribed(u) => &u.client,
-            Event::MessagePublish(m) | Event::MessageDelivered(m) | Event::MessageAcked(m) => &m.client,
+            Event::MessagePublish(m)
+            | Event::MessageDelivered(m)
+            | Event::MessageAcked(m)
+            | Event::MessageOffline(m) => &m.client,
         }
     }
 }

@@ -32,6 +32,24 @@ pub struct Statements {
     pub retained_exact: &'static str,
     /// like_pattern, after_id, limit
     pub retained_like: &'static str,
+    /// A persistent session's own state, in cistern's tables (`cistern_session_sub`,
+    /// `cistern_session_msg`). clientid, topic, qos
+    pub session_subscribe: &'static str,
+    /// clientid, topic
+    pub session_unsubscribe: &'static str,
+    /// clientid
+    pub session_subscriptions: &'static str,
+    /// clientid
+    pub session_clear_subscriptions: &'static str,
+    /// clientid, msgid, topic, sender, qos, retain, payload, arrived: nothing when the session has
+    /// that msgid already (a replay, or a second subscription matching the message)
+    pub session_queue: &'static str,
+    /// clientid, msgid
+    pub session_dequeue: &'static str,
+    /// clientid
+    pub session_messages: &'static str,
+    /// clientid
+    pub session_clear_messages: &'static str,
 }
 
 impl Statements {
@@ -86,6 +104,17 @@ static SQLITE: Statements = Statements {
     retained_exact: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain WHERE topic = ?",
     retained_like: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain \
         WHERE topic LIKE ? ESCAPE '!' AND id > ? ORDER BY id LIMIT ?",
+    session_subscribe: "INSERT INTO cistern_session_sub(clientid, topic, qos) VALUES (?, ?, ?) \
+        ON CONFLICT (clientid, topic) DO UPDATE SET qos = excluded.qos",
+    session_unsubscribe: "DELETE FROM cistern_session_sub WHERE clientid = ? AND topic = ?",
+    session_subscriptions: "SELECT topic, qos FROM cistern_session_sub WHERE clientid = ? ORDER BY id",
+    session_clear_subscriptions: "DELETE FROM cistern_session_sub WHERE clientid = ?",
+    session_queue: "INSERT INTO cistern_session_msg(clientid, msgid, topic, sender, qos, retain, payload, arrived) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (clientid, msgid) DO NOTHING",
+    session_dequeue: "DELETE FROM cistern_session_msg WHERE clientid = ? AND msgid = ?",
+    session_messages: "SELECT id, msgid, topic, sender, qos, retain, payload, arrived FROM cistern_session_msg \
+        WHERE clientid = ? ORDER BY id",
+    session_clear_messages: "DELETE FROM cistern_session_msg WHERE clientid = ?",
 };
 
 static MYSQL: Statements = Statements {
@@ -109,6 +138,16 @@ static MYSQL: Statements = Statements {
     delete_retained: SQLITE.delete_retained,
     retained_exact: SQLITE.retained_exact,
     retained_like: SQLITE.retained_like,
+    session_subscribe: "INSERT INTO cistern_session_sub(clientid, topic, qos) VALUES (?, ?, ?) \
+        ON DUPLICATE KEY UPDATE qos = VALUES(qos)",
+    session_unsubscribe: SQLITE.session_unsubscribe,
+    session_subscriptions: SQLITE.session_subscriptions,
+    session_clear_subscriptions: SQLITE.session_clear_subscriptions,
+    session_queue: "INSERT IGNORE INTO cistern_session_msg(clientid, msgid, topic, sender, qos, retain, payload, \
+        arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    session_dequeue: SQLITE.session_dequeue,
+    session_messages: SQLITE.session_messages,
+    session_clear_messages: SQLITE.session_clear_messages,
 };
 
 static POSTGRES: Statements = Statements {
@@ -147,6 +186,17 @@ static POSTGRES: Statements = Statements {
     retained_exact: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain WHERE topic = $1",
     retained_like: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain \
         WHERE topic LIKE $1 ESCAPE '!' AND id > $2 ORDER BY id LIMIT $3",
+    session_subscribe: "INSERT INTO cistern_session_sub(clientid, topic, qos) VALUES ($1, $2, $3) \
+        ON CONFLICT (clientid, topic) DO UPDATE SET qos = EXCLUDED.qos",
+    session_unsubscribe: "DELETE FROM cistern_session_sub WHERE clientid = $1 AND topic = $2",
+    session_subscriptions: "SELECT topic, qos FROM cistern_session_sub WHERE clientid = $1 ORDER BY id",
+    session_clear_subscriptions: "DELETE FROM cistern_session_sub WHERE clientid = $1",
+    session_queue: "INSERT INTO cistern_session_msg(clientid, msgid, topic, sender, qos, retain, payload, arrived) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (clientid, msgid) DO NOTHING",
+    session_dequeue: "DELETE FROM cistern_session_msg WHERE clientid = $1 AND msgid = $2",
+    session_messages: "SELECT id, msgid, topic, sender, qos, retain, payload, arrived FROM cistern_session_msg \
+        WHERE clientid = $1 ORDER BY id",
+    session_clear_messages: "DELETE FROM cistern_session_msg WHERE clientid = $1",
 };
 
 /// The `LIKE` pattern for every topic starting with `prefix`, escaped with `!`.

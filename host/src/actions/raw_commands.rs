@@ -29,11 +29,16 @@ enum Part {
 /// "Redis Command Line Parameters" table. Other words are literal text.
 fn bare_words(point: HookPoint) -> &'static [&'static str] {
     match point {
-        HookPoint::ClientConnected | HookPoint::ClientDisconnected | HookPoint::SessionCreated => &["clientid"],
+        HookPoint::ClientConnected
+        | HookPoint::ClientDisconnected
+        | HookPoint::SessionCreated
+        | HookPoint::SessionTerminated => &["clientid"],
         HookPoint::SessionSubscribed => &["clientid", "topic", "qos"],
         HookPoint::SessionUnsubscribed => &["clientid", "topic"],
         HookPoint::MessagePublish => &["msgid", "topic", "payload", "qos", "clientid"],
-        HookPoint::MessageDelivered | HookPoint::MessageAcked => &["msgid", "topic", "clientid"],
+        HookPoint::MessageDelivered | HookPoint::MessageAcked | HookPoint::MessageOffline => {
+            &["msgid", "topic", "clientid"]
+        }
     }
 }
 
@@ -120,7 +125,14 @@ mod tests {
     use crate::model::{Client, Message, Subscription};
 
     fn client(id: &str) -> Client {
-        Client { clientid: id.into(), username: None, peerhost: None, node: "n@h".into() }
+        Client {
+            clientid: id.into(),
+            username: None,
+            peerhost: None,
+            node: "n@h".into(),
+            clean_start: true,
+            persistent: false,
+        }
     }
 
     /// The seed's examples: `${}` inside a field, bare words standing for values.

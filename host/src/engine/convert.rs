@@ -9,6 +9,8 @@ pub fn client(c: &Client) -> types::Client {
         username: c.username.clone(),
         peerhost: c.peerhost.clone(),
         node: c.node.clone(),
+        clean_start: c.clean_start,
+        persistent: c.persistent,
     }
 }
 
@@ -43,6 +45,8 @@ pub fn event(e: &Event) -> types::Event {
         Event::MessagePublish { client: c, message: m } => types::Event::MessagePublish(message_event(c, m)),
         Event::MessageDelivered { client: c, message: m } => types::Event::MessageDelivered(message_event(c, m)),
         Event::MessageAcked { client: c, message: m } => types::Event::MessageAcked(message_event(c, m)),
+        Event::MessageOffline { client: c, message: m } => types::Event::MessageOffline(message_event(c, m)),
+        Event::SessionTerminated(c) => types::Event::SessionTerminated(client(c)),
     }
 }
 

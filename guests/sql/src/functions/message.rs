@@ -109,7 +109,7 @@ pub fn acked(db: &Db, event: &Event) -> Result<Outcome, Error> {
 }
 
 /// A row of `id, msgid, topic, sender, qos, retain, payload, arrived`.
-fn message_from_row(r: &[Value]) -> Result<(i64, Message), Error> {
+pub(crate) fn message_from_row(r: &[Value]) -> Result<(i64, Message), Error> {
     let field = |i: usize| r.get(i).ok_or_else(|| Error::Other(format!("mqtt_msg row has no column {i}")));
     let id = row::int(field(0)?).ok_or_else(|| Error::Other("mqtt_msg.id is not a number".into()))?;
     let message = Message {

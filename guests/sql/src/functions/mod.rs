@@ -3,6 +3,7 @@
 mod client;
 mod message;
 mod retain;
+mod session;
 mod timescale;
 
 use cistern_guest::{Context, Error, Event, FunctionKind, Outcome};
@@ -22,6 +23,8 @@ pub const ALL: &[(&str, &[&str], FunctionKind)] = &[
     ("on_message_retain", &["message.publish"], Write),
     ("on_retain_delete", &["message.publish"], Write),
     ("on_retain_lookup", &["session.subscribed"], Read),
+    ("on_session_store", session::STORE_HOOKS, Write),
+    ("on_session_restore", &["session.created"], Read),
 ];
 
 pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
@@ -40,6 +43,8 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         "on_message_retain" => retain::store(&db, event),
         "on_retain_delete" => retain::delete(&db, event),
         "on_retain_lookup" => retain::lookup(&db, event),
+        "on_session_store" => session::store(&db, event),
+        "on_session_restore" => session::restore(&db, event),
         other => Err(Error::InvalidInput(format!("the sql guest has no function {other}"))),
     }
 }

@@ -9,7 +9,7 @@ use bytestring::ByteString;
 use rmqtt::codec::types::QoS;
 use rmqtt::codec::v5::PublishProperties;
 use rmqtt::session::Session;
-use rmqtt::types::{Id, Publish};
+use rmqtt::types::{ConnectInfo, Id, Publish};
 
 use crate::model::{Client, Message};
 
@@ -18,17 +18,32 @@ const MSGID: &str = "cistern-msgid";
 /// that follows the publish hook in the same session task.
 const REFUSED: &str = "cistern-refused";
 
+/// A client with no session of its own (the broker, a bridge).
 pub fn client(id: &Id, node: &str) -> Client {
     Client {
         clientid: id.client_id.to_string(),
         username: id.username.as_ref().map(|u| u.to_string()),
         peerhost: id.remote_addr.map(|a| a.ip().to_string()),
         node: node.to_string(),
+        clean_start: true,
+        persistent: false,
     }
 }
 
-pub fn session_client(s: &Session, node: &str) -> Client {
-    client(&s.id, node)
+/// The client of a connection, with what its CONNECT asked of its session.
+pub fn connect_client(id: &Id, connect: &ConnectInfo, node: &str) -> Client {
+    let persistent = match connect {
+        ConnectInfo::V3(_, c) => !c.clean_session,
+        ConnectInfo::V5(_, c) => c.session_expiry_interval_secs > 0,
+    };
+    Client { clean_start: connect.clean_start(), persistent, ..client(id, node) }
+}
+
+pub async fn session_client(s: &Session, node: &str) -> Client {
+    match s.connect_info().await {
+        Ok(connect) => connect_client(&s.id, &connect, node),
+        Err(_) => client(&s.id, node),
+    }
 }
 
 pub fn qos(q: QoS) -> u8 {
@@ -64,6 +79,12 @@ pub fn stamp(p: &mut Publish, id: &str) {
     let props = p.properties.get_or_insert_with(PublishProperties::default);
     props.user_properties.retain(|(k, _)| k != MSGID);
     props.user_properties.push((ByteString::from_static(MSGID), ByteString::from(id)));
+}
+
+/// Our id in the publish, if it carries one.
+pub fn stamped(p: &Publish) -> Option<String> {
+    let props = p.properties.as_ref()?;
+    props.user_properties.iter().find(|(k, _)| k == MSGID).map(|(_, id)| id.to_string())
 }
 
 /// Takes our id out of the publish, if it carries one.

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rmqtt::codec::types::QoS;
 use rmqtt::codec::v5::PublishAckReason;
+use rmqtt::codec::v5::{RetainHandling, SubscriptionOptions as SubscriptionOptionsV5};
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{HookResult, Parameter, ReturnType};
+use rmqtt::inflight::MomentStatus;
 use rmqtt::session::Session;
 use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, PublishResult, Subscribe};
 use tokio::sync::Semaphore;
 
 use super::order::ClientOrder;
+use super::restore::Pending;
 use super::sessions::Sessions;
 use super::{convert, retain};
 use crate::model::{Event, Outcome, Subscription};
@@ -23,6 +26,8 @@ pub struct Adapter {
     node: String,
     sessions: Sessions,
     order: Arc<ClientOrder>,
+    /// What `session.created` returned, for `client.connected` (see `restore`).
+    pending: Arc<Pending>,
     /// Room for QoS 0 messages being stored in the background.
     background: Arc<Semaphore>,
 }
@@ -41,13 +46,14 @@ impl rmqtt::hook::Handler for Handler {
 }
 
 impl Adapter {
-    pub fn new(runtime: Arc<Runtime>, scx: ServerContext, node: String) -> Self {
+    pub fn new(runtime: Arc<Runtime>, scx: ServerContext, node: String, pending: Arc<Pending>) -> Self {
         Adapter {
             runtime,
             scx,
             node,
             sessions: Sessions::default(),
             order: Arc::default(),
+            pending,
             background: Arc::new(Semaphore::new(BACKGROUND_LIMIT)),
         }
     }
@@ -56,13 +62,23 @@ impl Adapter {
         match param {
             Parameter::ClientConnected(s) => {
                 let _after_last_disconnect = self.order.turn(&s.id.client_id).await;
-                let outcome = self.runtime.handle(Event::ClientConnected(self.client(s))).await;
-                self.apply(s, outcome, None).await;
+                let mut outcome = self.runtime.handle(Event::ClientConnected(self.client(s).await)).await;
+                // What session.created found, now that the session takes it.
+                let restored = match self.pending.take(&s.id.client_id) {
+                    Some((created, restored)) => {
+                        let mut first = created;
+                        first.merge(outcome);
+                        outcome = first;
+                        restored
+                    }
+                    None => false,
+                };
+                self.apply(s, outcome, None, restored).await;
             }
             Parameter::ClientDisconnected(s, _reason) => {
                 // In the background, in this client's turn: see `order`.
                 let turn = self.order.turn(&s.id.client_id).await;
-                let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s));
+                let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
                 tokio::spawn(async move {
                     let id = client.clientid.clone();
                     runtime.handle(Event::ClientDisconnected(client)).await;
@@ -70,8 +86,12 @@ impl Adapter {
                 });
             }
             Parameter::SessionCreated(s) => {
-                let outcome = self.runtime.handle(Event::SessionCreated(self.client(s))).await;
-                self.apply(s, outcome, None).await;
+                let client = self.client(s).await;
+                // A session resumed from a store ran its session.created actions already.
+                if client.clean_start || !self.pending.has(&client.clientid) {
+                    let outcome = self.runtime.handle(Event::SessionCreated(client)).await;
+                    self.pending.put(&s.id.client_id, outcome, false);
+                }
             }
             Parameter::SessionSubscribed(s, sub) => {
                 let topic = sub.topic_filter.to_string();
@@ -80,18 +100,45 @@ impl Adapter {
                 let existed = self.sessions.holds(&s.id.client_id, created, &topic);
                 let resumed = self.sessions.subscribed(&s.id.client_id, created, &topic);
                 let subscription = Subscription { topic, qos };
-                let event = Event::SessionSubscribed { client: self.client(s), subscription, resumed };
+                let event = Event::SessionSubscribed { client: self.client(s).await, subscription, resumed };
                 let mut outcome = self.runtime.handle(event).await;
                 retain::at_subscribe(&mut outcome, sub.opts.retain_handling(), existed, sub.opts.has_shared_group());
-                self.apply(s, outcome, Some(qos)).await;
+                self.apply(s, outcome, Some(qos), false).await;
             }
             Parameter::SessionUnsubscribed(s, unsub) => {
                 let topic = unsub.topic_filter.to_string();
                 self.sessions.unsubscribed(&s.id.client_id, created_at(s).await, &topic);
-                self.runtime.handle(Event::SessionUnsubscribed { client: self.client(s), topic }).await;
+                self.runtime.handle(Event::SessionUnsubscribed { client: self.client(s).await, topic }).await;
             }
             Parameter::SessionTerminated(s, _reason) => {
                 self.sessions.terminated(&s.id.client_id, created_at(s).await);
+                // In the background, after client.disconnected is stored: the
+                // session task must not wait (the client may be connecting again).
+                let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
+                tokio::spawn(async move {
+                    let id = client.clientid.clone();
+                    let turn = order.turn(&id).await;
+                    runtime.handle(Event::SessionTerminated(client)).await;
+                    order.release(&id, turn);
+                });
+            }
+            Parameter::OfflineMessage(s, from, publish) if publish.qos != QoS::AtMostOnce => {
+                let id = convert::stamped(publish).unwrap_or_else(|| self.runtime.ids.next());
+                let message = convert::message(publish, id, &from.id.client_id);
+                self.runtime.handle(Event::MessageOffline { client: self.client(s).await, message }).await;
+            }
+            Parameter::OfflineInflightMessages(s, in_flight) => {
+                // Sent but not received yet: the client gets them again.
+                let client = self.client(s).await;
+                for m in in_flight.iter().filter(|m| matches!(m.status, MomentStatus::UnAck | MomentStatus::UnReceived))
+                {
+                    let packet = m.publish.packet_id.map(|id| id.get());
+                    let id = convert::stamped(&m.publish)
+                        .or_else(|| packet.and_then(|p| self.sessions.in_flight(&s.id.client_id, p)));
+                    let Some(id) = id else { continue };
+                    let message = convert::message(&m.publish, id, &m.from.id.client_id);
+                    self.runtime.handle(Event::MessageOffline { client: client.clone(), message }).await;
+                }
             }
             Parameter::MessagePublish(s, from, publish) => {
                 let mut p = match acc {
@@ -101,7 +148,7 @@ impl Adapter {
                 let id = self.runtime.ids.next();
                 convert::stamp(&mut p, &id);
                 let client = match s {
-                    Some(s) => self.client(s),
+                    Some(s) => self.client(s).await,
                     None => convert::client(&from.id, &self.node),
                 };
                 let message = convert::message(&p, id, &from.id.client_id);
@@ -116,7 +163,7 @@ impl Adapter {
                             let (adapter, session) = (self.clone(), (*s).clone());
                             tokio::spawn(async move {
                                 let outcome = adapter.runtime.handle(event).await;
-                                adapter.apply(&session, outcome, None).await;
+                                adapter.apply(&session, outcome, None, false).await;
                                 adapter.order.release(&session.id.client_id, turn);
                                 drop(permit);
                             });
@@ -161,7 +208,7 @@ impl Adapter {
                 tracing::debug!(client = %s.id.client_id, ?packet, msgid = ?id, dup = p.dup, "delivered");
                 let id = id.unwrap_or_else(|| self.runtime.ids.next());
                 let message = convert::message(&p, id, &from.id.client_id);
-                self.runtime.handle(Event::MessageDelivered { client: self.client(s), message }).await;
+                self.runtime.handle(Event::MessageDelivered { client: self.client(s).await, message }).await;
                 return (true, Some(HookResult::Publish(p)));
             }
             Parameter::MessageAcked(s, from, publish) => {
@@ -171,7 +218,7 @@ impl Adapter {
                 match id {
                     Some(id) => {
                         let message = convert::message(publish, id, &from.id.client_id);
-                        self.runtime.handle(Event::MessageAcked { client: self.client(s), message }).await;
+                        self.runtime.handle(Event::MessageAcked { client: self.client(s).await, message }).await;
                     }
                     None => {
                         tracing::debug!(client = %s.id.client_id, ?packet, "acknowledged a message with no cistern id")
@@ -194,7 +241,7 @@ impl Adapter {
         let _turn = self.order.turn(&s.id.client_id).await;
         let mut outcome = self.runtime.handle(event).await;
         let refused = outcome.refused.take();
-        self.apply(s, outcome, None).await;
+        self.apply(s, outcome, None, false).await;
         refused
     }
 
@@ -214,13 +261,15 @@ impl Adapter {
         })
     }
 
-    fn client(&self, s: &Session) -> crate::model::Client {
-        convert::session_client(s, &self.node)
+    async fn client(&self, s: &Session) -> crate::model::Client {
+        convert::session_client(s, &self.node).await
     }
 
     /// Delivers the outcome's messages to this one client (at most at the
-    /// QoS of the subscription that fetched them) and adds its subscriptions.
-    async fn apply(&self, s: &Session, outcome: Outcome, subscription_qos: Option<u8>) {
+    /// QoS of the subscription that fetched them) and adds its subscriptions;
+    /// `restored` subscriptions are the session's own, resumed from a store,
+    /// so they send no retained messages (MQTT 5 retain handling 2).
+    async fn apply(&self, s: &Session, outcome: Outcome, subscription_qos: Option<u8>, restored: bool) {
         if outcome.is_empty() {
             return;
         }
@@ -234,7 +283,19 @@ impl Adapter {
             let fresh =
                 outcome.subscribe.iter().filter(|sub| !self.sessions.holds(&s.id.client_id, created, &sub.topic));
             for sub in fresh {
-                match Subscribe::from_v3(&sub.topic.as_str().into(), convert::to_qos(sub.qos), false, false) {
+                let topic = sub.topic.as_str().into();
+                let subscribe = if restored {
+                    let opts = SubscriptionOptionsV5 {
+                        qos: convert::to_qos(sub.qos),
+                        no_local: false,
+                        retain_as_published: false,
+                        retain_handling: RetainHandling::NoAtSubscribe,
+                    };
+                    Subscribe::from_v5(&topic, &opts, false, false, None)
+                } else {
+                    Subscribe::from_v3(&topic, convert::to_qos(sub.qos), false, false)
+                };
+                match subscribe {
                     Ok(s) => subs.push(s),
                     Err(e) => tracing::warn!(client = %s.id.client_id, topic = %sub.topic, "cannot subscribe: {e}"),
                 }

@@ -5,6 +5,7 @@ mod control;
 mod convert;
 mod hooks;
 mod order;
+mod restore;
 mod retain;
 mod sessions;
 
@@ -23,7 +24,10 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
     let scx = ServerContext::new().build().await;
     runtime.control.attach(Arc::new(control::Control::new(scx.clone())));
     *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone()));
-    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone()));
+    let pending = Arc::new(restore::Pending::default());
+    *scx.extends.session_mgr_mut().await =
+        Box::new(restore::Restorer { runtime: runtime.clone(), pending: pending.clone(), node: config.node.clone() });
+    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending));
     let register = scx.extends.hook_mgr().register();
     for hook in [
         Type::ClientConnected,
@@ -37,6 +41,8 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
         Type::MessageDelivered,
         Type::MessageAcked,
         Type::MessageDropped,
+        Type::OfflineMessage,
+        Type::OfflineInflightMessages,
     ] {
         register.add(hook, Box::new(hooks::Handler(adapter.clone()))).await;
     }
