@@ -39,6 +39,8 @@ fn events(runtime: &Runtime, round: usize, n: usize) -> Vec<Event> {
                 username: None,
                 peerhost: Some("127.0.0.1".into()),
                 node: "cistern@127.0.0.1".into(),
+                clean_start: true,
+                persistent: false,
             },
             message: Message {
                 id: runtime.ids.next(),
