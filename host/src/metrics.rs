@@ -208,7 +208,7 @@ impl Metrics {
 pub fn render_outbox(outbox: &Outbox) -> String {
     let mut lanes = outbox.lanes();
     lanes.sort_by(|a, b| a.name.cmp(&b.name));
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::model::now_ms();
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");

@@ -141,6 +141,11 @@ impl Event {
     }
 }
 
+/// Wall-clock time in milliseconds since the Unix epoch, as events carry it.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// What the broker should do for the event's client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use lane::{Lane, Pending};
 
-use crate::model::Event;
+use crate::model::{now_ms, Event};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OutboxError {
@@ -135,15 +135,7 @@ impl Outbox {
         self.store.remove(seqs).await
     }
 
-    pub fn used_bytes(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -11,7 +11,7 @@ use rmqtt::codec::v5::PublishProperties;
 use rmqtt::session::Session;
 use rmqtt::types::{ConnectInfo, Id, Publish};
 
-use crate::model::{Client, Message};
+use crate::model::{now_ms, Client, Message};
 
 const MSGID: &str = "cistern-msgid";
 /// Marks a publish whose storing was refused, for the publish ACL check
@@ -124,8 +124,4 @@ pub fn publish(m: &Message, qos: u8) -> Publish {
     p.create_time = Some(now_ms() as i64);
     stamp(&mut p, &m.id);
     p
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
