@@ -26,7 +26,7 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
     *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone()));
     let pending = Arc::new(restore::Pending::default());
     *scx.extends.session_mgr_mut().await =
-        Box::new(restore::Restorer { runtime: runtime.clone(), pending: pending.clone(), node: config.node.clone() });
+        Box::new(restore::Restorer::new(runtime.clone(), pending.clone(), config.node.clone()));
     let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending));
     let register = scx.extends.hook_mgr().register();
     for hook in [

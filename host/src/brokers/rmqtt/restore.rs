@@ -51,6 +51,14 @@ pub struct Restorer {
     pub runtime: Arc<Runtime>,
     pub pending: Arc<Pending>,
     pub node: String,
+    /// Whether each client id's latest session ends with its connection.
+    pub ends_with_connection: DashMap<String, bool>,
+}
+
+impl Restorer {
+    pub fn new(runtime: Arc<Runtime>, pending: Arc<Pending>, node: String) -> Self {
+        Self { runtime, pending, node, ends_with_connection: DashMap::new() }
+    }
 }
 
 #[async_trait]
@@ -73,9 +81,16 @@ impl SessionManager for Restorer {
         disconnect_info: Option<DisconnectInfo>,
         last_id: Option<Id>,
     ) -> rmqtt::Result<Arc<dyn SessionLike>> {
-        // `last_id` is set when the broker hands over a session it holds.
+        let client = convert::connect_client(&id, &conn_info, &self.node);
+        let previous_ended = self.ends_with_connection.insert(id.client_id.to_string(), !client.persistent);
+        // `last_id` is set when the broker hands over a session it holds. rmqtt
+        // also hands over a clean session whose connection it is still taking
+        // down when the same client id connects again; that session has ended
+        // (MQTT-3.1.2-6), so it is not present.
+        if last_id.is_some() && previous_ended == Some(true) {
+            session_present = false;
+        }
         if last_id.is_none() && !conn_info.clean_start() {
-            let client = convert::connect_client(&id, &conn_info, &self.node);
             let outcome = self.runtime.handle(Event::SessionCreated(client)).await;
             session_present = !outcome.is_empty();
             self.pending.put(&id.client_id, outcome, true);
