@@ -8,6 +8,7 @@
 //! transaction is committed.
 
 pub mod config;
+mod guard;
 pub mod operations;
 pub mod pool;
 mod writer;
