@@ -101,7 +101,10 @@ impl Dynalite {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/plugins/emqx_backend_dynamo.conf");
         let mut text = std::fs::read_to_string(path).expect("etc/plugins/emqx_backend_dynamo.conf");
         for (from, to) in [
-            ("backend.dynamo.pool1.server = http://localhost:8000", format!("backend.dynamo.pool1.server = {}", self.url())),
+            (
+                "backend.dynamo.pool1.server = http://localhost:8000",
+                format!("backend.dynamo.pool1.server = {}", self.url()),
+            ),
             (
                 "backend.dynamo.pool1.aws_access_key_id = AKIAU5IM2XOC7AQWG7HK",
                 format!("backend.dynamo.pool1.aws_access_key_id = {ACCESS_KEY_ID}"),

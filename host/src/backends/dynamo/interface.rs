@@ -75,7 +75,12 @@ impl wit::Host for HostState {
         Ok(item.map_err(to_wit)?.map(from_item))
     }
 
-    async fn batch_get(&mut self, pool: String, table: String, keys: Vec<WitItem>) -> Result<Vec<WitItem>, types::Error> {
+    async fn batch_get(
+        &mut self,
+        pool: String,
+        table: String,
+        keys: Vec<WitItem>,
+    ) -> Result<Vec<WitItem>, types::Error> {
         let p = self.dynamo_pool(&pool)?;
         let span = self.dynamo_span("batch-get", &table);
         let keys = keys.into_iter().map(to_item).collect();

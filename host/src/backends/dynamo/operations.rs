@@ -73,7 +73,9 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
                 DynamoError::Refused(format!("{}: {what}: {code}: {message}", pool.name))
             }
         }
-        _ => DynamoError::Refused(format!("{}: {what}: {}", pool.name, aws_sdk_dynamodb::error::DisplayErrorContext(&e))),
+        _ => {
+            DynamoError::Refused(format!("{}: {what}: {}", pool.name, aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+        }
     }
 }
 
@@ -88,7 +90,12 @@ pub async fn ping(pool: &DynamoPool) -> Result<(), DynamoError> {
 }
 
 /// PutItem; with a condition, `false` when it does not hold (nothing stored).
-pub async fn put_item(pool: &DynamoPool, table: &str, item: Item, condition: Option<Expr>) -> Result<bool, DynamoError> {
+pub async fn put_item(
+    pool: &DynamoPool,
+    table: &str,
+    item: Item,
+    condition: Option<Expr>,
+) -> Result<bool, DynamoError> {
     let _permit = pool.permits.acquire().await.map_err(|e| DynamoError::Unavailable(e.to_string()))?;
     let mut request = pool.client.put_item().table_name(table).set_item(Some(item));
     if let Some(c) = condition {
@@ -213,7 +220,12 @@ pub async fn query(
 }
 
 /// Scan with an optional filter, one page.
-pub async fn scan(pool: &DynamoPool, table: &str, filter: Option<Expr>, start: Option<Item>) -> Result<Page, DynamoError> {
+pub async fn scan(
+    pool: &DynamoPool,
+    table: &str,
+    filter: Option<Expr>,
+    start: Option<Item>,
+) -> Result<Page, DynamoError> {
     let _permit = pool.permits.acquire().await.map_err(|e| DynamoError::Unavailable(e.to_string()))?;
     let mut request = pool.client.scan().table_name(table).set_exclusive_start_key(start).consistent_read(true);
     if let Some(f) = filter {
