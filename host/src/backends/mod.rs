@@ -5,11 +5,14 @@
 //! a credential, only a pool's name.
 
 pub mod batch;
+pub mod dynamo;
 pub mod influxdb;
 pub mod mysql;
 pub mod opentsdb;
 pub mod pgsql;
+pub mod pool;
 pub mod redis;
+pub mod registry;
 pub mod sql;
 pub mod sqlite;
 
@@ -47,6 +50,8 @@ pub enum AnyPool {
     Redis(RedisPool),
     Influx(influxdb::InfluxPool),
     Opentsdb(opentsdb::OpentsdbPool),
+    // BRIDGE until the registry refactor lands: a pool of the new kind.
+    Dynamo(pool::AnyPool),
 }
 
 impl AnyPool {
@@ -59,6 +64,15 @@ impl AnyPool {
             }
             AnyPool::Influx(p) => influxdb::operations::ping(p).await,
             AnyPool::Opentsdb(p) => opentsdb::operations::ping(p).await,
+            AnyPool::Dynamo(p) => p.ping().await,
+        }
+    }
+
+    /// BRIDGE: the new-kind pool as its own type.
+    pub fn downcast<P: pool::Pool>(&self) -> Option<&P> {
+        match self {
+            AnyPool::Dynamo(p) => p.downcast(),
+            _ => None,
         }
     }
 
@@ -67,6 +81,7 @@ impl AnyPool {
         match self {
             AnyPool::Sql(p) => vec![("dialect".to_string(), p.dialect().name().to_string())],
             AnyPool::Influx(p) => p.guest_settings(),
+            AnyPool::Dynamo(p) => p.guest_settings(),
             AnyPool::Redis(_) | AnyPool::Opentsdb(_) => Vec::new(),
         }
     }
@@ -140,6 +155,11 @@ async fn build_pool(
         BackendKind::Redis => Ok(AnyPool::Redis(Box::pin(self::redis::pool::connect(entry, backend, control)).await?)),
         BackendKind::Influxdb => Ok(AnyPool::Influx(influxdb::pool::connect(entry)?)),
         BackendKind::Opentsdb => Ok(AnyPool::Opentsdb(opentsdb::pool::connect(entry)?)),
+        BackendKind::Dynamo => {
+            use registry::Backend;
+            let cx = registry::Connect { entry, backend, base_dir: &config.base_dir, control };
+            Ok(AnyPool::Dynamo(dynamo::Dynamo.connect(cx).await?))
+        }
         other => Err(ConfigError::at(
             &entry.at,
             format!("the {other} backend is not available in this version of cistern yet"),

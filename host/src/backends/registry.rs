@@ -6,19 +6,11 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use super::pool::AnyPool;
+use crate::brokers::ControlSlot;
 use crate::config::{BackendConfig, ConfigError, HookConfig, PoolEntry};
-use crate::control::ControlSlot;
 
 /// Every database, by the name of its `backend.<name>.*` keys.
-pub static BACKENDS: &[&dyn Backend] = &[
-    &super::sqlite::Sqlite,
-    &super::mysql::Mysql,
-    &super::pgsql::Pgsql,
-    &super::pgsql::Timescale,
-    &super::redis::Redis,
-    &super::influxdb::Influxdb,
-    &super::opentsdb::Opentsdb,
-];
+pub static BACKENDS: &[&dyn Backend] = &[&super::dynamo::Dynamo];
 
 /// What a pool is built from.
 pub struct Connect<'a> {

@@ -70,7 +70,7 @@ impl BackendKind {
     fn backend_keys(self) -> &'static [&'static str] {
         match self {
             BackendKind::Redis => &["server", "sentinel", "msg.expired_after", "max_returned_count", "time_range"],
-            BackendKind::Dynamo => &["region"],
+            BackendKind::Dynamo => &["region", "max_returned_count", "time_range"],
             BackendKind::Influxdb | BackendKind::Opentsdb | BackendKind::Timescale => {
                 &["max_returned_count", "time_range", "template"]
             }
