@@ -82,7 +82,7 @@ impl Backend for Redis {
     async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
         // Boxed: redis-rs's connection futures are deep, and would otherwise
         // nest inside every future that builds a configuration.
-        Ok(AnyPool::new(Box::pin(pool::connect(cx.entry, cx.backend, cx.control)).await?))
+        Ok(AnyPool::new(Box::pin(pool::connect(cx.entry, cx.backend, cx.control, cx.check_only)).await?))
     }
 }
 
