@@ -52,6 +52,12 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str)> {
             2,
             "`#` must be a whole level and the last one",
         ),
+        (
+            "a raw SQL placeholder inside a string literal",
+            hook(r#"{"action": {"sql": ["insert into t(c) values('pfx-${clientid}')"]}}"#),
+            2,
+            "`${clientid}` is inside a string literal",
+        ),
         ("a missing custom guest", hook(r#"{"action": {"module": "nope", "function": "x"}}"#), 2, "cistern.guests.dir"),
         ("a bad duration", "cistern.limits.cpu_time = fast\n".to_string(), 1, "fast"),
     ]
