@@ -6,6 +6,7 @@ pub mod channel;
 pub mod config;
 pub mod interface;
 pub mod operations;
+pub mod policy;
 pub mod pool;
 pub mod raw;
 
