@@ -47,6 +47,7 @@ pub struct Metrics {
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     publishes_refused: AtomicU64,
+    deliveries_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -64,6 +65,11 @@ impl Metrics {
 
     pub fn subscribed(&self, n: usize) {
         self.subscribed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Messages a guest handed back for a client that had no subscription for them.
+    pub fn deliveries_refused(&self, n: usize) {
+        self.deliveries_refused.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// A publish the broker did not acknowledge, because it could not be kept.
@@ -182,6 +188,11 @@ impl Metrics {
             "cistern_subscribed_total",
             "Subscriptions added by the broker from storage.",
             vec![(String::new(), self.subscribed.load(Ordering::Relaxed))],
+        );
+        put(
+            "cistern_deliveries_refused_total",
+            "Messages an action returned for a client none of whose subscriptions they match; not delivered.",
+            vec![(String::new(), self.deliveries_refused.load(Ordering::Relaxed))],
         );
         put(
             "cistern_publishes_refused_total",

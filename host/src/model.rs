@@ -165,6 +165,24 @@ impl Outcome {
         self.deliver.is_empty() && self.subscribe.is_empty()
     }
 
+    /// Keeps the deliveries a client may have: those matching one of
+    /// `filters` (the subscriptions the client holds or is being given) or
+    /// one of this outcome's own subscriptions. Returns the others. A guest
+    /// may fetch for a client, never send it what it did not ask for
+    /// (another client's topics, `$SYS/...`).
+    pub fn keep_subscribed(&mut self, filters: &[&str]) -> Vec<Message> {
+        let (keep, refused): (Vec<Message>, Vec<Message>) =
+            std::mem::take(&mut self.deliver).into_iter().partition(|m| {
+                filters
+                    .iter()
+                    .copied()
+                    .chain(self.subscribe.iter().map(|s| s.topic.as_str()))
+                    .any(|f| cistern_topic::matches(f, &m.topic))
+            });
+        self.deliver = keep;
+        refused
+    }
+
     /// Appends what another action returned. A message two actions both
     /// return (an offline fetch and a retained lookup may) is delivered once,
     /// where it first appeared, retained if either said so; a subscription

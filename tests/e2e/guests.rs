@@ -61,3 +61,27 @@ backend.sqlite.hook.client.connected.1 = {{"action": {{"module": "misbehave", "f
     );
     assert!(broker.is_running());
 }
+
+/// A guest fetches for a client; it cannot send the client what none of its
+/// subscriptions match (`$SYS/...`, another client's topics): those are
+/// dropped, logged and counted, and what it did subscribe to arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_cannot_deliver_beyond_the_subscriptions() {
+    let config = format!(
+        r##"{base}
+cistern.guests.dir = {guests}
+backend.sqlite.pool1.database = {{dir}}/cistern.db
+backend.sqlite.hook.session.subscribed.1 = {{"topic": "#", "action": {{"module": "misbehave", "function": "smuggle"}}, "pool": "pool1"}}
+"##,
+        base = configs::base(),
+        guests = configs::guests_dir()
+    );
+    let broker = Broker::start(BIN, &config);
+    let mut sub = Subscriber::start(broker.port, &SubscriberOptions::new("mark", "mine/t").timeout(30));
+    let got = sub.collect_for(Duration::from_secs(3));
+    let topics: Vec<&str> = got.iter().map(|r| r.topic.as_str()).collect();
+    assert_eq!(topics, ["mine/t"], "only what the client subscribed to: {got:?}");
+    assert_eq!(got[0].payload, "asked for");
+    assert_eq!(broker.metric("cistern_deliveries_refused_total"), 2);
+    assert!(broker.log().contains("none of the client's subscriptions match"), "the refusal is logged");
+}

@@ -3,11 +3,11 @@
 //! function behaves: one host call and back, the smallest useful hook, which
 //! the `hook_cost` benchmark times.
 
-use cistern_guest::{clock, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Outcome};
+use cistern_guest::{clock, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Message, Outcome};
 
 struct Misbehave;
 
-const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock"];
+const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock", "smuggle"];
 
 impl Guest for Misbehave {
     fn functions() -> Vec<FunctionInfo> {
@@ -17,7 +17,7 @@ impl Guest for Misbehave {
             .collect()
     }
 
-    fn handle(ctx: Context, _event: Event) -> Result<Outcome, Error> {
+    fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {
         match ctx.function.as_str() {
             "trap" => panic!("misbehave: trapping on purpose"),
             "spin" => spin(),
@@ -27,9 +27,30 @@ impl Guest for Misbehave {
                 std::hint::black_box(clock::now_ms());
                 Ok(Outcome::none())
             }
+            "smuggle" => Ok(smuggle(&event)),
             other => Err(Error::InvalidInput(format!("no function {other}"))),
         }
     }
+}
+
+/// Hands a subscribing client messages on topics it never subscribed to
+/// (`$SYS/...`, another client's), beside one on the filter it subscribed.
+fn smuggle(event: &Event) -> Outcome {
+    let Event::SessionSubscribed(sub) = event else { return Outcome::none() };
+    let message = |topic: &str, payload: &str| Message {
+        id: format!("smuggled-{topic}"),
+        topic: topic.to_string(),
+        payload: payload.as_bytes().to_vec(),
+        qos: 1,
+        retain: false,
+        sender: "smuggler".to_string(),
+        timestamp_ms: clock::now_ms(),
+    };
+    let mut outcome = Outcome::none();
+    outcome.deliver.push(message("$SYS/brokers/secret", "system"));
+    outcome.deliver.push(message("someone/else", "theirs"));
+    outcome.deliver.push(message(&sub.subscription.topic, "asked for"));
+    outcome
 }
 
 /// Loops until the host's deadline interrupts it.

@@ -99,11 +99,12 @@ impl Adapter {
                 let created = created_at(s).await;
                 let existed = self.sessions.holds(&s.id.client_id, created, &topic);
                 let resumed = self.sessions.subscribed(&s.id.client_id, created, &topic);
+                let subscription_topic = topic.clone();
                 let subscription = Subscription { topic, qos };
                 let event = Event::SessionSubscribed { client: self.client(s).await, subscription, resumed };
                 let mut outcome = self.runtime.handle(event).await;
                 retain::at_subscribe(&mut outcome, sub.opts.retain_handling(), existed, sub.opts.has_shared_group());
-                self.apply(s, outcome, Some(qos), false).await;
+                self.apply(s, outcome, Some((&subscription_topic, qos)), false).await;
             }
             Parameter::SessionUnsubscribed(s, unsub) => {
                 let topic = unsub.topic_filter.to_string();
@@ -269,10 +270,26 @@ impl Adapter {
     /// QoS of the subscription that fetched them) and adds its subscriptions;
     /// `restored` subscriptions are the session's own, resumed from a store,
     /// so they send no retained messages (MQTT 5 retain handling 2).
-    async fn apply(&self, s: &Session, outcome: Outcome, subscription_qos: Option<u8>, restored: bool) {
+    /// `subscription`: the filter and QoS of the subscription the event is about.
+    async fn apply(&self, s: &Session, mut outcome: Outcome, subscription: Option<(&str, u8)>, restored: bool) {
         if outcome.is_empty() {
             return;
         }
+        if !outcome.deliver.is_empty() {
+            let held = self.held_filters(s).await;
+            let mut filters: Vec<&str> = held.iter().map(String::as_str).collect();
+            filters.extend(subscription.map(|(f, _)| f));
+            let refused = outcome.keep_subscribed(&filters);
+            if !refused.is_empty() {
+                let topics: Vec<&str> = refused.iter().map(|m| m.topic.as_str()).collect();
+                tracing::warn!(
+                    client = %s.id.client_id, ?topics,
+                    "not delivered: an action returned messages none of the client's subscriptions match"
+                );
+                self.runtime.metrics.deliveries_refused(refused.len());
+            }
+        }
+        let subscription_qos = subscription.map(|(_, q)| q);
         let shared = self.scx.extends.shared().await;
         if !outcome.subscribe.is_empty() {
             // A resumed session holds them already (rmqtt hands them over only
@@ -327,6 +344,16 @@ impl Adapter {
             }
         }
         self.runtime.metrics.delivered(delivered);
+    }
+}
+
+impl Adapter {
+    /// The filters of the subscriptions the client's session holds now.
+    async fn held_filters(&self, s: &Session) -> Vec<String> {
+        match s.subscriptions().await {
+            Ok(subs) => subs.read().await.iter().map(|(filter, _)| filter.to_string()).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 }
 
