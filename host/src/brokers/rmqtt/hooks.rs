@@ -351,7 +351,7 @@ impl Adapter {
     /// The filters of the subscriptions the client's session holds now.
     async fn held_filters(&self, s: &Session) -> Vec<String> {
         match s.subscriptions().await {
-            Ok(subs) => subs.read().await.iter().map(|(filter, _)| filter.to_string()).collect(),
+            Ok(subs) => subs.read().await.keys().map(|filter| filter.to_string()).collect(),
             Err(_) => Vec::new(),
         }
     }
