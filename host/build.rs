@@ -12,6 +12,8 @@ fn main() {
     let dist = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../guests/dist");
     let mut code = String::from("/// (name, component) of each stock guest built into this binary.\npub static STOCK_GUESTS: &[(&str, &[u8])] = &[\n");
     println!("cargo:rerun-if-changed={}", dist.display());
+    // The host's bindings come from `wit/` through a macro, whose input cargo does not see.
+    println!("cargo:rerun-if-changed=../wit");
     let mut names: Vec<String> = std::fs::read_dir(&dist)
         .map(|entries| {
             entries
