@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// The stock guests: test guests in `guests/dist/` are loaded from disk instead.
-const STOCK: &[&str] = &["sql", "redis", "tsdb"];
+const STOCK: &[&str] = &["sql", "redis", "tsdb", "mongo"];
 
 fn main() {
     let dist = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../guests/dist");

@@ -268,43 +268,52 @@ async fn retained_lookup_and_delete() {
 }
 
 /// `payload_format: mongo_json` (the seed's example): a JSON object is
-/// stored as a document, its keys as written (extended JSON's `$oid` is a
-/// plain field name) and its integers as integers; anything else (not JSON,
-/// an array, a number) as a string; bytes that are not UTF-8 as binary
-/// data. A subscriber gets each back (the document as compact JSON).
+/// stored as a document, its integers as integers; anything else (not
+/// JSON, an array) as a string; bytes that are not UTF-8 as binary data.
+/// Extended JSON's `{"$oid": ...}` is never an ObjectId: a server that
+/// takes field names starting with `$` (MongoDB 5 and later) keeps it as a
+/// plain field, one that refuses them (FerretDB) gets the payload as the
+/// string it was. A subscriber gets each back (a document as compact JSON).
 #[tokio::test(flavor = "multi_thread")]
 async fn mongo_json_payloads() {
     let mongo = Mongo::for_test("json").await;
     let broker = start(&mongo);
     let opts = SubscriberOptions::new("json-sub", "json/#").persistent();
     Subscriber::start(broker.port, &opts).kill();
-    let object = br#"{"temp": 21, "big": 5000000000, "ratio": 0.5, "id": {"$oid": "5f0000000000000000000000"}, "s": "x\u0000y"}"#;
+    let object = br#"{"temp": 21, "big": 5000000000, "ratio": 0.5, "s": "x\u0000y", "n": {"l": [1, "a"]}}"#;
+    let extended = r#"{"id": {"$oid": "5f0000000000000000000000"}}"#;
     publish(broker.port, "json-pub", "json/object", object, 1, false);
     publish(broker.port, "json-pub", "json/text", b"not {json", 1, false);
     publish(broker.port, "json-pub", "json/array", b"[1, 2]", 1, false);
     publish(broker.port, "json-pub", "json/binary", &[0xff, 0x00, 0xfe], 1, false);
+    publish(broker.port, "json-pub", "json/extended", extended.as_bytes(), 1, false);
     let docs = mongo
-        .eventually("four messages are stored", SOON, "mqtt_msg", doc! {}, |d| (d.len() == 4).then(|| d.to_vec()))
+        .eventually("five messages are stored", SOON, "mqtt_msg", doc! {}, |d| (d.len() == 5).then(|| d.to_vec()))
         .await;
     let payload = |topic: &str| docs.iter().find(|d| d.get_str("topic") == Ok(topic)).unwrap().get("payload").cloned();
     let Some(Bson::Document(p)) = payload("json/object") else { panic!("not a document: {:?}", payload("json/object")) };
     assert_eq!(p.get("temp"), Some(&Bson::Int32(21)));
     assert_eq!(p.get("big"), Some(&Bson::Int64(5_000_000_000)));
     assert_eq!(p.get("ratio"), Some(&Bson::Double(0.5)));
-    assert_eq!(p.get_document("id").unwrap().get_str("$oid").unwrap(), "5f0000000000000000000000");
     assert_eq!(p.get_str("s").unwrap(), "x\0y", "a NUL inside a string is kept");
+    assert_eq!(p.get_document("n").unwrap().get_array("l").unwrap(), &vec![Bson::Int32(1), Bson::String("a".into())]);
     assert_eq!(payload("json/text"), Some(Bson::String("not {json".into())));
     assert_eq!(payload("json/array"), Some(Bson::String("[1, 2]".into())));
     let Some(Bson::Binary(b)) = payload("json/binary") else { panic!("not binary: {:?}", payload("json/binary")) };
     assert_eq!(b.bytes, [0xff, 0x00, 0xfe]);
+    match payload("json/extended") {
+        Some(Bson::String(s)) => assert_eq!(s, extended, "refused as a document, kept as the string it was"),
+        Some(Bson::Document(d)) => {
+            assert_eq!(d.get_document("id").unwrap().get_str("$oid").unwrap(), "5f0000000000000000000000")
+        }
+        other => panic!("{other:?}"),
+    }
 
-    // The document comes back as compact JSON; mosquitto_sub prints the binary payload as it is.
-    let got = Subscriber::start(broker.port, &opts.clone().timeout(30)).expect(4, SOON);
-    assert_eq!(
-        got[0].payload,
-        r#"{"temp":21,"big":5000000000,"ratio":0.5,"id":{"$oid":"5f0000000000000000000000"},"s":"x\u0000y"}"#
-    );
+    // mosquitto_sub prints each payload as it is, the binary one too.
+    let got = Subscriber::start(broker.port, &opts.clone().timeout(30)).expect(5, SOON);
+    assert_eq!(got[0].payload, r#"{"temp":21,"big":5000000000,"ratio":0.5,"s":"x\u0000y","n":{"l":[1,"a"]}}"#);
     assert_eq!(payloads(&got[1..3]), ["not {json", "[1, 2]"]);
+    assert_eq!(broker.metric(&format!("cistern_action_failures_total{{action=\"{PUBLISH}\"}}")), 0);
 }
 
 /// `payload_format: plain_text`, and a JSON object whose field names BSON

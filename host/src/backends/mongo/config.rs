@@ -64,7 +64,9 @@ pub enum WMode {
     /// Acknowledged and journaled (w: 1, j: true): what is acknowledged is kept.
     #[default]
     Safe,
-    /// Unacknowledged (w: 0): nothing says a write was stored.
+    /// Acknowledged, not journaled (w: 1): a write the server took may be
+    /// lost if it crashes before its journal is written. (The seed's
+    /// unacknowledged w: 0 is not offered by the Rust driver.)
     Unsafe,
 }
 

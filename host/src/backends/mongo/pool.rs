@@ -143,7 +143,8 @@ fn client_options(loaded: &Loaded, name: &str) -> Result<(ClientOptions, Option<
         }
         WMode::Unsafe => {
             let mut w = WriteConcern::default();
-            w.w = Some(Acknowledgment::Nodes(0));
+            w.w = Some(Acknowledgment::Nodes(1));
+            w.journal = Some(false);
             w
         }
     });
