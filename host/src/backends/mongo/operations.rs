@@ -4,7 +4,7 @@
 //! is the server being unreachable (the write may wait in the outbox) or
 //! the server refusing what it was sent.
 
-use std::future::Future;
+use std::future::IntoFuture;
 
 use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -132,11 +132,11 @@ impl Outcome {
 
 /// Runs an operation: at once unavailable while the server is known to be
 /// away; otherwise within the timeout, noting a failure that says it went away.
-async fn run<T>(inner: &Inner, op: impl Future<Output = mongodb::error::Result<T>>) -> Result<T, Outcome> {
+async fn run<T>(inner: &Inner, op: impl IntoFuture<Output = mongodb::error::Result<T>>) -> Result<T, Outcome> {
     if let Some(why) = inner.down() {
         return Err(Failed(MongoError::Unavailable(format!("pool {} is not connected to {}: {why}", inner.name, inner.target))));
     }
-    let result = match tokio::time::timeout(inner.operation_timeout, op).await {
+    let result = match tokio::time::timeout(inner.operation_timeout, op.into_future()).await {
         Ok(Ok(v)) => return Ok(v),
         Ok(Err(e)) => classify(&e),
         Err(_) => Failed(MongoError::Unavailable(format!("no answer within {:?}", inner.operation_timeout))),
@@ -148,8 +148,8 @@ async fn run<T>(inner: &Inner, op: impl Future<Output = mongodb::error::Result<T
 }
 
 /// A ping: never short-cut by the down flag, since it is what clears it.
-async fn timed<T>(inner: &Inner, op: impl Future<Output = mongodb::error::Result<T>>) -> Result<T, MongoError> {
-    match tokio::time::timeout(inner.operation_timeout, op).await {
+async fn timed<T>(inner: &Inner, op: impl IntoFuture<Output = mongodb::error::Result<T>>) -> Result<T, MongoError> {
+    match tokio::time::timeout(inner.operation_timeout, op.into_future()).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(classify(&e).error()),
         Err(_) => Err(MongoError::Unavailable(format!("no answer within {:?}", inner.operation_timeout))),

@@ -19,7 +19,7 @@ use mongodb::options::{
 use mongodb::{Client, Database};
 
 use super::config::{Kind, Loaded, MongoConfig, RMode, Topology, WMode};
-use crate::backends::pool::AnyPool;
+use crate::backends::pool::{AnyPool, Pool};
 use crate::backends::registry::Connect;
 use crate::config::ConfigError;
 
@@ -195,6 +195,13 @@ fn join_pem(cert: &std::path::Path, key: &std::path::Path, name: &str) -> Result
     let mut f = options.open(&path).map_err(|e| format!("pool {name}: {}: {e}", path.display()))?;
     f.write_all(&joined).map_err(|e| format!("pool {name}: {}: {e}", path.display()))?;
     Ok(path)
+}
+
+#[async_trait::async_trait]
+impl Pool for MongoPool {
+    async fn ping(&self) -> Result<(), String> {
+        super::operations::ping(self).await.map_err(|e| e.to_string())
+    }
 }
 
 impl Inner {
