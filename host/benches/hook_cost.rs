@@ -71,10 +71,7 @@ async fn measure(label: &str, database: &str) {
     let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
     let runtime = Runtime::with_config(config, None).await.expect("runtime");
     let loaded = runtime.loaded();
-    let pool = match loaded.pool(cistern::config::BackendKind::Sqlite, "pool1") {
-        Some(cistern::backends::AnyPool::Sql(p)) => p,
-        _ => panic!("no pool"),
-    };
+    let pool: cistern::backends::SqlPool = loaded.pool_as("sqlite", "pool1").expect("the sqlite pool");
 
     // Warm up both paths (instance creation, statement caches).
     for _ in 0..500 {

@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cistern::backends::redis::{operations, RedisPool};
-use cistern::backends::AnyPool;
-use cistern::config::{BackendKind, Config};
+use cistern::config::Config;
 use cistern::model::{Client, Event, Message};
 use cistern::runtime::Runtime;
 use cistern_tests::RedisServer;
@@ -188,9 +187,7 @@ fn main() {
         );
         let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
         let runtime = Runtime::with_config(config, None).await.expect("runtime");
-        let Some(AnyPool::Redis(pool)) = runtime.loaded().pool(BackendKind::Redis, "pool1") else {
-            panic!("no redis pool");
-        };
+        let pool: RedisPool = runtime.loaded().pool_as("redis", "pool1").expect("the redis pool");
         // The plain program's connections: as many, of the same kind, used in turn.
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
         let mut connections = Vec::new();

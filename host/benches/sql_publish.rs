@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cistern::backends::{AnyPool, SqlPool, SqlValue};
-use cistern::config::{BackendKind, Config};
+use cistern::backends::{SqlPool, SqlValue};
+use cistern::config::Config;
 use cistern::model::{Client, Event, Message};
 use cistern::runtime::Runtime;
 use cistern_tests::databases::TestDb;
@@ -128,7 +128,6 @@ async fn plain_insert(pool: &SqlPool, sql: &str, params: Vec<SqlValue>) {
 }
 
 async fn measure(backend: &str, db: TestDb) {
-    let kind = if backend == "pgsql" { BackendKind::Pgsql } else { BackendKind::Mysql };
     let text = format!(
         "{}backend.{backend}.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
         db.pool_config_sized(backend, "pool1", POOL_SIZE)
@@ -136,7 +135,7 @@ async fn measure(backend: &str, db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
     let runtime = Runtime::with_config(config, None).await.expect("runtime");
-    let Some(AnyPool::Sql(pool)) = runtime.loaded().pool(kind, "pool1") else { panic!("no pool") };
+    let pool: SqlPool = runtime.loaded().pool_as(backend, "pool1").expect("the pool");
     // Warm up: connections, prepared statements, guest instances.
     through_cistern(&runtime).await;
     plain(&runtime, &pool, backend == "pgsql").await;

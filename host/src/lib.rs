@@ -13,6 +13,7 @@ pub mod actions;
 pub mod backends;
 pub mod brokers;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod engine;
 pub mod http;

@@ -12,10 +12,10 @@ use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 
-use crate::actions::{raw_commands, raw_sql, Action, ActionKind};
+use crate::actions::{Action, ActionKind};
 use crate::backends::{AnyPool, Pools};
-use crate::brokers::ControlSlot;
 use crate::config::{ActionSpec, BackendConfig, Config, ConfigError, HookConfig};
+use crate::control::ControlSlot;
 use crate::delivery::{self, Ran};
 use crate::engine::bindings::types;
 use crate::engine::{Engine, Guest, Scope};
@@ -213,6 +213,13 @@ impl Loaded {
         self.pools.get(backend, name)
     }
 
+    /// A pool of this configuration as its own type (`SqlPool`, `RedisPool`,
+    /// ...), by backend and pool name, for tests and benchmarks.
+    pub fn pool_as<P: crate::backends::Pool + Clone>(&self, backend: &str, name: &str) -> Option<P> {
+        let kind = crate::config::BackendKind::from_config_name(backend)?;
+        self.pools.get(kind, name)?.downcast::<P>().cloned()
+    }
+
     /// A pool by its outbox lane's name, `backend.pool`.
     pub fn pool_by_lane(&self, lane: &str) -> Option<AnyPool> {
         self.pools.by_lane(lane)
@@ -295,31 +302,10 @@ impl Loaded {
                 });
                 ActionKind::Guest { guest, ctx, scope }
             }
-            ActionSpec::Sql(statements) => {
-                let AnyPool::Sql(pool) = pool else {
-                    return Err(err(format!("raw \"sql\" is for SQL databases; {} cannot run it", backend.kind)));
-                };
-                let statements = statements
-                    .iter()
-                    .map(|s| raw_sql::compile(s, pool.dialect(), hook.point))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(err)?;
-                ActionKind::RawSql { pool, statements }
-            }
-            ActionSpec::Commands(commands) => {
-                let AnyPool::Redis(pool) = pool else {
-                    return Err(err(format!("raw \"commands\" are Redis commands; {} cannot run them", backend.kind)));
-                };
-                let commands = commands
-                    .iter()
-                    .map(|c| raw_commands::compile(c, hook.point))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(err)?;
-                ActionKind::RawCommands { pool, commands }
-            }
-            ActionSpec::Cql(_) => {
-                return Err(err(format!("raw \"cql\" is for Cassandra; {} cannot run it", backend.kind)))
-            }
+            raw => match pool.raw_action(raw, hook.point) {
+                Some(compiled) => ActionKind::Raw(compiled.map_err(err)?),
+                None => return Err(err(raw.not_for(backend.kind.name()))),
+            },
         };
         Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind, lane, writes })
     }
@@ -337,7 +323,7 @@ impl Loaded {
         let err = |m: String| ConfigError::at(&hook.at, m);
         let (key, bytes): (String, std::borrow::Cow<'static, [u8]>) = match module {
             None => {
-                let name = stock::guest_for(backend.kind);
+                let name = backend.kind.backend().stock_guest();
                 let key = format!("stock:{name}");
                 if let Some(g) = self.guests.get(&key) {
                     return Ok(g.clone());

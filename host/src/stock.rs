@@ -1,21 +1,7 @@
 //! The stock guests, compiled into this binary by `build.rs` from
 //! `guests/dist/` (made by `scripts/build-guests.sh`).
 
-use crate::config::BackendKind;
-
 include!(concat!(env!("OUT_DIR"), "/stock_guests.rs"));
-
-/// The stock guest serving a backend's `{"function": ...}` actions.
-pub fn guest_for(backend: BackendKind) -> &'static str {
-    match backend {
-        BackendKind::Sqlite | BackendKind::Mysql | BackendKind::Pgsql | BackendKind::Timescale => "sql",
-        BackendKind::Redis => "redis",
-        BackendKind::Mongo => "mongo",
-        BackendKind::Cassa => "cassandra",
-        BackendKind::Dynamo => "dynamo",
-        BackendKind::Influxdb | BackendKind::Opentsdb => "tsdb",
-    }
-}
 
 /// A stock guest's component, if this binary carries it.
 pub fn component(name: &str) -> Option<&'static [u8]> {

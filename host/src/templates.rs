@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{BackendConfig, BackendKind, Config, ConfigError, HookConfig};
+use crate::config::{BackendConfig, Config, ConfigError, HookConfig};
 
 /// The template text a stock function needs, if it needs one: TimescaleDB's,
 /// InfluxDB's and OpenTSDB's `on_message_publish`. Looked for at `backend.<db>.template`, or else as
@@ -15,12 +15,9 @@ pub fn for_stock_function(
     hook: &HookConfig,
     config: &Config,
 ) -> Result<Option<String>, ConfigError> {
-    let is_template_function = matches!(
-        (&backend.kind, &hook.action),
-        (BackendKind::Timescale | BackendKind::Influxdb | BackendKind::Opentsdb,
-         crate::config::ActionSpec::Function { function, .. }) if function == "on_message_publish"
-    );
-    if !is_template_function {
+    let Some(check) = backend.kind.backend().template() else { return Ok(None) };
+    if !matches!(&hook.action, crate::config::ActionSpec::Function { function, .. } if function == "on_message_publish")
+    {
         return Ok(None);
     }
     let (path, at): (PathBuf, _) = match backend.option("template") {
@@ -38,17 +35,6 @@ pub fn for_stock_function(
             ),
         )
     })?;
-    crate::templates::check(backend.kind, &text)
-        .map_err(|e| ConfigError::at(&at, format!("{}: {e}", path.display())))?;
+    check(&text).map_err(|e| ConfigError::at(&at, format!("{}: {e}", path.display())))?;
     Ok(Some(text))
-}
-
-/// Checks a template file's text for the backend it is for.
-pub fn check(kind: BackendKind, text: &str) -> Result<(), String> {
-    match kind {
-        BackendKind::Timescale => cistern_template::timescale::parse(text).map(|_| ()),
-        BackendKind::Influxdb => cistern_template::influxdb::parse(text).map(|_| ()),
-        BackendKind::Opentsdb => cistern_template::opentsdb::parse(text).map(|_| ()),
-        other => Err(format!("{other} has no template files")),
-    }
 }

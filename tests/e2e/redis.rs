@@ -385,16 +385,14 @@ fn binary_payloads_and_hostile_topics() {
 #[tokio::test(flavor = "multi_thread")]
 async fn operations_against_a_real_server() {
     use cistern::backends::redis::{operations, RedisError};
-    use cistern::backends::AnyPool;
+    use cistern::backends::RedisPool;
 
     let redis = Redis::for_test(12);
     let dir = tempfile::tempdir().expect("a temp dir");
     let config =
         cistern::config::Config::from_text("ops.conf", &redis.pool_lines("pool1"), dir.path()).expect("config");
     let runtime = cistern::runtime::Runtime::with_config(config, None).await.expect("runtime");
-    let Some(AnyPool::Redis(pool)) = runtime.loaded().pool(cistern::config::BackendKind::Redis, "pool1") else {
-        panic!("no redis pool");
-    };
+    let pool: RedisPool = runtime.loaded().pool_as("redis", "pool1").expect("the redis pool");
     let args = |a: &[&[u8]]| a.iter().map(|x| x.to_vec()).collect::<Vec<_>>();
 
     let hostile: &[u8] = b"k\r\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n";

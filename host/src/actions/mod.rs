@@ -1,17 +1,15 @@
 //! Actions: what one configured hook does with an event. Either a call into
 //! a guest component (a stock function or a custom module), or raw
 //! statements or commands from the configuration (`{"sql": [...]}`,
-//! `{"commands": [...]}`) run straight through the same pool operations the
-//! host interfaces use.
+//! `{"commands": [...]}`, `{"cql": [...]}`) that the database's own folder
+//! compiles ([`crate::backends::Pool::raw_action`]) and runs straight
+//! through the same operations its host interface uses.
 
-mod params;
-pub mod raw_commands;
-pub mod raw_sql;
+pub mod params;
 
 use std::sync::Arc;
 
-use crate::backends::redis::{operations as redis_ops, RedisError};
-use crate::backends::{RedisPool, SqlPool};
+use crate::backends::{RawAction, RawError};
 use crate::config::Location;
 use crate::engine::bindings::types;
 use crate::engine::{CallError, Guest, Scope};
@@ -31,34 +29,16 @@ pub struct Action {
 }
 
 pub enum ActionKind {
-    Guest {
-        guest: Arc<Guest>,
-        ctx: types::Context,
-        scope: Arc<Scope>,
-    },
-    RawSql {
-        pool: SqlPool,
-        statements: Vec<raw_sql::Statement>,
-    },
-    /// Sent as one pipeline: one round trip for all of them.
-    RawCommands {
-        pool: RedisPool,
-        commands: Vec<raw_commands::Command>,
-    },
+    Guest { guest: Arc<Guest>, ctx: types::Context, scope: Arc<Scope> },
+    Raw(Box<dyn RawAction>),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error(transparent)]
     Call(#[from] CallError),
-    #[error("statement {index} failed: {source}")]
-    Sql { index: usize, source: crate::backends::SqlError },
-    /// The commands could not be sent, or their replies not read.
-    #[error("commands failed: {0}")]
-    Commands(RedisError),
-    /// Redis refused one command; the others of the pipeline ran.
-    #[error("command {index} failed: {source}")]
-    Redis { index: usize, source: RedisError },
+    #[error(transparent)]
+    Raw(#[from] RawError),
     /// No answer within the call's deadline (waiting for an instance or a connection included).
     #[error("no answer within {0:?}")]
     Deadline(std::time::Duration),
@@ -70,10 +50,7 @@ impl ActionError {
         use crate::engine::bindings::types::Error as WitError;
         match self {
             ActionError::Call(CallError::Guest(WitError::Unavailable(_))) => true,
-            ActionError::Sql { source, .. } => matches!(source, crate::backends::SqlError::Unavailable(_)),
-            ActionError::Commands(source) | ActionError::Redis { source, .. } => {
-                matches!(source, RedisError::Unavailable(_))
-            }
+            ActionError::Raw(e) => e.unavailable,
             ActionError::Call(CallError::Timeout(_)) | ActionError::Deadline(_) => true,
             ActionError::Call(_) => false,
         }
@@ -94,22 +71,8 @@ impl Action {
                 }
                 Ok(outcome)
             }
-            ActionKind::RawSql { pool, statements } => {
-                for (index, statement) in statements.iter().enumerate() {
-                    pool.execute(&statement.text, statement.bind(event))
-                        .await
-                        .map_err(|source| ActionError::Sql { index: index + 1, source })?;
-                }
-                Ok(Outcome::default())
-            }
-            ActionKind::RawCommands { pool, commands } => {
-                let args: Vec<Vec<Vec<u8>>> = commands.iter().map(|c| c.args(event)).collect();
-                let replies = redis_ops::pipeline(pool, &args, false).await.map_err(ActionError::Commands)?;
-                for (index, reply) in replies.iter().enumerate() {
-                    if let Some(e) = redis_ops::server_error(reply) {
-                        return Err(ActionError::Redis { index: index + 1, source: RedisError::Command(e) });
-                    }
-                }
+            ActionKind::Raw(raw) => {
+                raw.run(event).await?;
                 Ok(Outcome::default())
             }
         }

@@ -1,23 +1,28 @@
-//! The databases: one folder per database with the same files (`config.rs`
-//! the typed pool keys, `pool.rs` connecting, `operations.rs` the plain async
-//! functions the host interfaces call), and [`Pools`], every pool the
-//! configuration names, owned by the host. Guests never see a connection or
-//! a credential, only a pool's name.
+//! The databases. Each is one folder (`config.rs` its typed pool keys,
+//! `pool.rs` connecting, `operations.rs` the plain async functions,
+//! `interface.rs` its WIT host interface, `mod.rs` its [`registry::Backend`])
+//! and one line in [`registry::BACKENDS`]; the rest of cistern knows a
+//! database only through [`registry::Backend`] and [`pool::Pool`].
+//! [`Pools`] holds every pool the configuration names, owned by the host:
+//! guests never see a connection or a credential, only a pool's name.
 
 pub mod batch;
 pub mod influxdb;
 pub mod mysql;
 pub mod opentsdb;
 pub mod pgsql;
+pub mod pool;
 pub mod redis;
+pub mod registry;
 pub mod sql;
 pub mod sqlite;
 
-use crate::brokers::ControlSlot;
-use crate::config::{BackendConfig, BackendKind, Config, ConfigError, PoolEntry};
+use crate::config::{BackendConfig, BackendKind, Config, ConfigError};
+use crate::control::ControlSlot;
 use std::collections::HashMap;
 
 pub use self::redis::RedisPool;
+pub use pool::{AnyPool, Pool, RawAction, RawError};
 pub use sql::{SqlError, SqlPool, SqlValue};
 
 /// A pool's identity: pool names repeat across databases (`pool1`).
@@ -39,37 +44,6 @@ impl std::fmt::Display for PoolKey {
 struct Built {
     keys: Vec<(String, String)>,
     pool: AnyPool,
-}
-
-#[derive(Clone)]
-pub enum AnyPool {
-    Sql(SqlPool),
-    Redis(RedisPool),
-    Influx(influxdb::InfluxPool),
-    Opentsdb(opentsdb::OpentsdbPool),
-}
-
-impl AnyPool {
-    /// A health check: the database answers a trivial request.
-    pub async fn ping(&self) -> Result<(), String> {
-        match self {
-            AnyPool::Sql(p) => p.query("SELECT 1", Vec::new()).await.map(drop).map_err(|e| e.to_string()),
-            AnyPool::Redis(p) => {
-                self::redis::operations::execute(p, &[b"PING".to_vec()]).await.map(drop).map_err(|e| e.to_string())
-            }
-            AnyPool::Influx(p) => influxdb::operations::ping(p).await,
-            AnyPool::Opentsdb(p) => opentsdb::operations::ping(p).await,
-        }
-    }
-
-    /// What a stock guest needs to know of its pool, passed in its settings.
-    pub fn guest_settings(&self) -> Vec<(String, String)> {
-        match self {
-            AnyPool::Sql(p) => vec![("dialect".to_string(), p.dialect().name().to_string())],
-            AnyPool::Influx(p) => p.guest_settings(),
-            AnyPool::Redis(_) | AnyPool::Opentsdb(_) => Vec::new(),
-        }
-    }
 }
 
 /// Every pool of a configuration.
@@ -94,7 +68,8 @@ impl Pools {
                     pools.insert(key, old.clone());
                     continue;
                 }
-                let pool = build_pool(backend, entry, config, control).await?;
+                let connect = registry::Connect { entry, backend, base_dir: &config.base_dir, control };
+                let pool = backend.kind.backend().connect(connect).await?;
                 pools.insert(key, Built { keys, pool });
             }
         }
@@ -115,34 +90,6 @@ impl Pools {
 
 /// Backend-wide keys a pool is built from too: a pool is rebuilt when they change.
 fn backend_wide_keys(backend: &BackendConfig) -> Vec<(String, String)> {
-    let names: &[&str] = match backend.kind {
-        BackendKind::Redis => &["server", "sentinel", "msg.expired_after"],
-        _ => &[],
-    };
+    let names = backend.kind.backend().pool_wide_keys();
     names.iter().filter_map(|n| backend.option(n).map(|e| (format!("backend.{n}"), e.value.clone()))).collect()
-}
-
-async fn build_pool(
-    backend: &BackendConfig,
-    entry: &PoolEntry,
-    config: &Config,
-    control: &ControlSlot,
-) -> Result<AnyPool, ConfigError> {
-    match backend.kind {
-        BackendKind::Sqlite => Ok(AnyPool::Sql(SqlPool::Sqlite(sqlite::pool::connect(entry, &config.base_dir).await?))),
-        BackendKind::Mysql => Ok(AnyPool::Sql(SqlPool::Mysql(mysql::pool::connect(entry)?))),
-        // TimescaleDB is PostgreSQL with an extension: the same pool, the same keys.
-        BackendKind::Pgsql | BackendKind::Timescale => {
-            Ok(AnyPool::Sql(SqlPool::Postgres(pgsql::pool::connect(backend.kind, entry, &config.base_dir)?)))
-        }
-        // Boxed: redis-rs's connection futures are deep, and would otherwise
-        // nest inside every future that builds a configuration.
-        BackendKind::Redis => Ok(AnyPool::Redis(Box::pin(self::redis::pool::connect(entry, backend, control)).await?)),
-        BackendKind::Influxdb => Ok(AnyPool::Influx(influxdb::pool::connect(entry)?)),
-        BackendKind::Opentsdb => Ok(AnyPool::Opentsdb(opentsdb::pool::connect(entry)?)),
-        other => Err(ConfigError::at(
-            &entry.at,
-            format!("the {other} backend is not available in this version of cistern yet"),
-        )),
-    }
 }

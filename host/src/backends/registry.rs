@@ -20,6 +20,9 @@ pub static BACKENDS: &[&dyn Backend] = &[
     &super::opentsdb::Opentsdb,
 ];
 
+/// Checks a template file's text.
+pub type TemplateCheck = fn(&str) -> Result<(), String>;
+
 /// What a pool is built from.
 pub struct Connect<'a> {
     pub entry: &'a PoolEntry,
@@ -66,7 +69,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The check of its template file (`emqx_backend_<name>.tmpl`), if its
     /// `on_message_publish` is written by one.
-    fn template(&self) -> Option<fn(&str) -> Result<(), String>> {
+    fn template(&self) -> Option<TemplateCheck> {
         None
     }
 

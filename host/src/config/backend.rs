@@ -8,74 +8,68 @@ use super::error::{ConfigError, Location};
 use super::hook::{self, HookConfig, OfflineOpts};
 use super::parse::Entry;
 use super::values;
+use crate::backends::registry::{self, Backend};
 
-/// The databases of the seed, by the name their keys use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BackendKind {
-    Sqlite,
-    Mysql,
-    Pgsql,
-    Timescale,
-    Redis,
-    Mongo,
-    Cassa,
-    Dynamo,
-    Influxdb,
-    Opentsdb,
-}
+/// A database of the registry ([`crate::backends::registry`]), by the name
+/// its keys use.
+#[derive(Clone, Copy)]
+pub struct BackendKind(&'static dyn Backend);
 
 impl BackendKind {
-    const ALL: [BackendKind; 10] = [
-        BackendKind::Sqlite,
-        BackendKind::Mysql,
-        BackendKind::Pgsql,
-        BackendKind::Timescale,
-        BackendKind::Redis,
-        BackendKind::Mongo,
-        BackendKind::Cassa,
-        BackendKind::Dynamo,
-        BackendKind::Influxdb,
-        BackendKind::Opentsdb,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Sqlite => "sqlite",
-            BackendKind::Mysql => "mysql",
-            BackendKind::Pgsql => "pgsql",
-            BackendKind::Timescale => "timescale",
-            BackendKind::Redis => "redis",
-            BackendKind::Mongo => "mongo",
-            BackendKind::Cassa => "cassa",
-            BackendKind::Dynamo => "dynamo",
-            BackendKind::Influxdb => "influxdb",
-            BackendKind::Opentsdb => "opentsdb",
-        }
+        self.0.name()
+    }
+
+    /// What the registry knows of this database.
+    pub fn backend(self) -> &'static dyn Backend {
+        self.0
     }
 
     /// The backend a key's second part names. Cassandra's pools are
     /// `backend.ecql.*` while its hooks are `backend.cassa.*`, as in the seed.
     pub fn from_config_name(name: &str) -> Option<BackendKind> {
-        if name == "ecql" {
-            return Some(BackendKind::Cassa);
-        }
-        BackendKind::ALL.into_iter().find(|k| k.name() == name)
+        registry::find(name).map(BackendKind)
     }
 
     pub fn config_names() -> Vec<&'static str> {
-        BackendKind::ALL.iter().map(|k| k.name()).collect()
+        registry::BACKENDS.iter().map(|b| b.name()).collect()
     }
 
     /// Backend-wide keys (`backend.<db>.<key>`) other than pools and hooks.
     fn backend_keys(self) -> &'static [&'static str] {
-        match self {
-            BackendKind::Redis => &["server", "sentinel", "msg.expired_after", "max_returned_count", "time_range"],
-            BackendKind::Dynamo => &["region"],
-            BackendKind::Influxdb | BackendKind::Opentsdb | BackendKind::Timescale => {
-                &["max_returned_count", "time_range", "template"]
-            }
-            _ => &["max_returned_count", "time_range"],
-        }
+        self.0.backend_keys()
+    }
+}
+
+impl PartialEq for BackendKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for BackendKind {}
+
+impl std::hash::Hash for BackendKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state)
+    }
+}
+
+impl PartialOrd for BackendKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for BackendKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl fmt::Debug for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -27,6 +27,8 @@ pub struct HookConfig {
     pub offline: OfflineOpts,
     /// The entry's JSON as written, handed to custom guests.
     pub json: String,
+    /// The fields only this database's hooks have, by name.
+    pub extra: BTreeMap<String, serde_json::Value>,
     pub at: Location,
 }
 
@@ -42,6 +44,18 @@ pub enum ActionSpec {
     Cql(Vec<String>),
 }
 
+impl ActionSpec {
+    /// Why a database that has no raw action of this kind refuses it.
+    pub fn not_for(&self, backend: &str) -> String {
+        match self {
+            ActionSpec::Function { .. } => format!("{backend} has no functions"),
+            ActionSpec::Sql(_) => format!("raw \"sql\" is for SQL databases; {backend} cannot run it"),
+            ActionSpec::Commands(_) => format!("raw \"commands\" are Redis commands; {backend} cannot run them"),
+            ActionSpec::Cql(_) => format!("raw \"cql\" is for Cassandra; {backend} cannot run it"),
+        }
+    }
+}
+
 /// How much an offline fetch returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OfflineOpts {
@@ -52,18 +66,21 @@ pub struct OfflineOpts {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawHook {
     topic: Option<String>,
     action: RawAction,
     pool: Option<String>,
     offline_opts: Option<RawOffline>,
-    /// MongoDB's `mongo_json` | `plain_text`.
-    payload_format: Option<String>,
     /// Free-form options for custom guests.
     #[allow(dead_code)]
     options: Option<serde_json::Value>,
+    /// Fields of one database's hooks (MongoDB's `payload_format`), which its
+    /// backend checks; any other field is an error.
+    #[serde(flatten)]
+    extra: BTreeMap<String, serde_json::Value>,
 }
+
+const COMMON_FIELDS: [&str; 5] = ["topic", "action", "pool", "offline_opts", "options"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,13 +176,17 @@ pub(super) fn parse(
             };
         }
     }
-    if let Some(format) = &raw.payload_format {
-        if !matches!(format.as_str(), "mongo_json" | "plain_text") {
-            return Err(err(format!("payload_format {format:?}: expected mongo_json or plain_text")));
-        }
+    let backend_fields = kind.backend().hook_fields();
+    if let Some(field) = raw.extra.keys().find(|f| !backend_fields.contains(&f.as_str())) {
+        let known: Vec<String> = COMMON_FIELDS.iter().chain(backend_fields).map(|f| format!("`{f}`")).collect();
+        return Err(err(format!(
+            "bad JSON in `{}`: unknown field `{field}`, expected one of {}",
+            entry.key,
+            known.join(", ")
+        )));
     }
 
-    Ok(HookConfig {
+    let hook = HookConfig {
         point,
         number,
         key: entry.key.clone(),
@@ -174,8 +195,11 @@ pub(super) fn parse(
         pool,
         offline,
         json: entry.value.clone(),
+        extra: raw.extra,
         at: entry.at.clone(),
-    })
+    };
+    kind.backend().check_hook(&hook).map_err(err)?;
+    Ok(hook)
 }
 
 fn action_spec(raw: RawAction) -> Result<ActionSpec, String> {

@@ -7,6 +7,8 @@
 mod backend;
 mod cistern;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod hook;
 mod parse;
 mod typed;

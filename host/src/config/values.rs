@@ -21,8 +21,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => n * 86400.0,
         other => return Err(format!("`{text}` has unknown unit `{other}`; use ms, s, m, h or d")),
     };
+    // Later arithmetic on instants (`now + timeout`) would overflow past this.
+    if !(0.0..=MAX_DURATION_SECS).contains(&secs) {
+        return Err(format!("`{text}` is longer than the longest duration cistern takes, 100 years"));
+    }
     Ok(Duration::from_secs_f64(secs))
 }
+
+const MAX_DURATION_SECS: f64 = 100.0 * 365.0 * 86400.0;
 
 /// `64MB`, `512KB`, `1GB` (powers of 1024) or a number of bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -97,6 +103,8 @@ mod tests {
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
         assert!(parse_duration("2 fortnights").is_err());
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration(&"9".repeat(400)).is_err(), "a number past f64's range");
         assert_eq!(parse_size("64MB").unwrap(), 64 << 20);
         assert!(parse_size("lots").is_err());
         assert_eq!(parse_limit::<u32>("infinity").unwrap(), None);

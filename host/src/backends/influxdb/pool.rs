@@ -68,7 +68,7 @@ pub fn connect(entry: &PoolEntry) -> Result<InfluxPool, ConfigError> {
 
 impl InfluxPool {
     /// What the stock guest needs to know of the pool (`set_timestamp`, `precision`).
-    pub fn guest_settings(&self) -> Vec<(String, String)> {
+    pub fn settings(&self) -> Vec<(String, String)> {
         self.settings.to_vec()
     }
 }

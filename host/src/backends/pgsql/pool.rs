@@ -7,10 +7,10 @@ use sqlx::PgPool;
 
 use super::config::PgConfig;
 use crate::backends::sql::server;
-use crate::config::{BackendKind, ConfigError, PoolEntry};
+use crate::config::{ConfigError, PoolEntry};
 
-pub fn connect(kind: BackendKind, entry: &PoolEntry, base_dir: &Path) -> Result<PgPool, ConfigError> {
-    let config: PgConfig = crate::config::pool_config(entry, kind.name())?;
+pub fn connect(kind: &str, entry: &PoolEntry, base_dir: &Path) -> Result<PgPool, ConfigError> {
+    let config: PgConfig = crate::config::pool_config(entry, kind)?;
     let (host, port) = server::host_port(entry, &config.server, 5432)?;
     let mut options = PgConnectOptions::new()
         .host(&host)

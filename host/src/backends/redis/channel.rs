@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::pool::Inner;
-use crate::brokers::ControlSlot;
+use crate::control::ControlSlot;
 
 /// How often an idle subscription is checked with a PING.
 const PING_EVERY: Duration = Duration::from_secs(5);

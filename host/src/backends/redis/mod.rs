@@ -4,8 +4,10 @@
 
 pub mod channel;
 pub mod config;
+pub mod interface;
 pub mod operations;
 pub mod pool;
+pub mod raw;
 
 pub use pool::RedisPool;
 
@@ -47,5 +49,56 @@ impl From<redis::RedisError> for RedisError {
         } else {
             RedisError::Command(e.to_string())
         }
+    }
+}
+
+use async_trait::async_trait;
+
+use super::pool::AnyPool;
+use super::registry::{Backend, Connect};
+use crate::config::ConfigError;
+
+/// `backend.redis.*`.
+pub struct Redis;
+
+#[async_trait]
+impl Backend for Redis {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn backend_keys(&self) -> &'static [&'static str] {
+        &["server", "sentinel", "msg.expired_after", "max_returned_count", "time_range"]
+    }
+
+    fn pool_wide_keys(&self) -> &'static [&'static str] {
+        &["server", "sentinel", "msg.expired_after"]
+    }
+
+    fn stock_guest(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
+        // Boxed: redis-rs's connection futures are deep, and would otherwise
+        // nest inside every future that builds a configuration.
+        Ok(AnyPool::new(Box::pin(pool::connect(cx.entry, cx.backend, cx.control)).await?))
+    }
+}
+
+#[async_trait]
+impl super::Pool for RedisPool {
+    async fn ping(&self) -> Result<(), String> {
+        operations::execute(self, &[b"PING".to_vec()]).await.map(drop).map_err(|e| e.to_string())
+    }
+
+    fn raw_action(
+        &self,
+        spec: &crate::config::ActionSpec,
+        point: crate::model::HookPoint,
+    ) -> Option<Result<Box<dyn super::RawAction>, String>> {
+        let crate::config::ActionSpec::Commands(commands) = spec else { return None };
+        let compiled = commands.iter().map(|c| raw::compile(c, point)).collect::<Result<Vec<_>, _>>();
+        Some(compiled.map(|commands| Box::new(raw::RawCommands { pool: self.clone(), commands }) as _))
     }
 }

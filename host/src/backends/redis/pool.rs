@@ -18,8 +18,8 @@ use redis::{Client, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
 use super::config::{RedisConfig, Target};
 use super::{channel, RedisError};
-use crate::brokers::ControlSlot;
 use crate::config::{BackendConfig, ConfigError, PoolEntry};
+use crate::control::ControlSlot;
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,6 +1,8 @@
 //! What the SQL databases share: the value type bound as parameters and read
 //! back from rows, the pool of any dialect, and the errors.
 
+pub mod interface;
+pub mod raw;
 pub mod server;
 mod value;
 
@@ -116,6 +118,27 @@ fn server_unavailable(code: Option<&str>) -> bool {
     // insufficient resources (too many connections, disk full) and 57
     // operator intervention (admin or crash shutdown, cannot connect now).
     code.is_some_and(|c| c.len() == 5 && ["08", "53", "57"].contains(&&c[..2]))
+}
+
+#[async_trait::async_trait]
+impl crate::backends::Pool for SqlPool {
+    async fn ping(&self) -> Result<(), String> {
+        self.query("SELECT 1", Vec::new()).await.map(drop).map_err(|e| e.to_string())
+    }
+
+    fn guest_settings(&self) -> Vec<(String, String)> {
+        vec![("dialect".to_string(), self.dialect().name().to_string())]
+    }
+
+    fn raw_action(
+        &self,
+        spec: &crate::config::ActionSpec,
+        point: crate::model::HookPoint,
+    ) -> Option<Result<Box<dyn crate::backends::RawAction>, String>> {
+        let crate::config::ActionSpec::Sql(statements) = spec else { return None };
+        let compiled = statements.iter().map(|s| raw::compile(s, self.dialect(), point)).collect::<Result<Vec<_>, _>>();
+        Some(compiled.map(|statements| Box::new(raw::RawSql { pool: self.clone(), statements }) as _))
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,32 @@
 //! transaction is committed.
 
 pub mod config;
+mod guard;
 pub mod operations;
 pub mod pool;
 mod writer;
+
+use async_trait::async_trait;
+
+use super::pool::AnyPool;
+use super::registry::{Backend, Connect};
+use super::sql::SqlPool;
+use crate::config::ConfigError;
+
+/// `backend.sqlite.*`.
+pub struct Sqlite;
+
+#[async_trait]
+impl Backend for Sqlite {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn stock_guest(&self) -> &'static str {
+        "sql"
+    }
+
+    async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
+        Ok(AnyPool::new(SqlPool::Sqlite(pool::connect(cx.entry, cx.base_dir).await?)))
+    }
+}

@@ -68,6 +68,7 @@ mod tests {
     fn memory() -> SqliteDb {
         let c = rusqlite::Connection::open_in_memory().unwrap();
         c.execute_batch(super::super::pool::SCHEMA).unwrap();
+        super::super::guard::install(&c).unwrap();
         super::super::pool::open(c, "test")
     }
 
@@ -141,5 +142,38 @@ mod tests {
     async fn transaction_control_is_refused() {
         let db = memory();
         assert!(matches!(execute(&db, "commit", vec![]).await.unwrap_err(), SqlError::Statement(_)));
+    }
+
+    /// Whatever its spelling, a statement that would end the host's
+    /// transaction, reach a file beside the store or change how it is kept
+    /// is refused, and the writes grouped with it are committed all the same.
+    #[tokio::test]
+    async fn statements_beyond_the_store_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.db");
+        let outside_sql = outside.display().to_string().replace('\'', "''");
+        let hostile = [
+            "/**/COMMIT".to_string(),
+            "/**/ SAVEPOINT x".to_string(),
+            format!("/**/ATTACH '{outside_sql}' AS x"),
+            format!("VACUUM INTO '{outside_sql}'"),
+            "PRAGMA synchronous=OFF".to_string(),
+            "/**/PRAGMA journal_mode=DELETE".to_string(),
+            "SELECT load_extension('x')".to_string(),
+        ];
+        let db = memory();
+        let insert = "INSERT INTO mqtt_sub(clientid, topic, qos) VALUES (?, ?, 1)";
+        for statement in &hostile {
+            let (before, bad, after) = tokio::join!(
+                execute(&db, insert, vec![SqlValue::Text(statement.clone()), SqlValue::Text("before".into())]),
+                execute(&db, statement, vec![]),
+                execute(&db, insert, vec![SqlValue::Text(statement.clone()), SqlValue::Text("after".into())]),
+            );
+            assert!(matches!(bad, Err(SqlError::Statement(_))), "{statement} was not refused: {bad:?}");
+            assert_eq!((before.unwrap(), after.unwrap()), (1, 1), "{statement}");
+        }
+        assert!(!outside.exists(), "a file was written outside the store");
+        let rows = query(&db, "SELECT count(*) FROM mqtt_sub", vec![]).await.unwrap();
+        assert_eq!(rows, vec![vec![SqlValue::Int(2 * hostile.len() as i64)]]);
     }
 }

@@ -77,7 +77,7 @@ fn run_group(c: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Answer, SqlE
 
 /// A transaction-control statement, prepared once and kept.
 fn control(c: &rusqlite::Connection, sql: &str) -> Result<(), SqlError> {
-    c.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(to_error)
+    super::guard::trusted(|| c.prepare_cached(sql).and_then(|mut s| s.execute([]))).map(|_| ()).map_err(to_error)
 }
 
 fn perform(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
@@ -182,6 +182,9 @@ fn to_error(e: rusqlite::Error) -> SqlError {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen | ErrorCode::DiskFull) => {
             SqlError::Unavailable(e.to_string())
         }
+        Some(ErrorCode::AuthorizationForStatementDenied) => SqlError::Statement(format!(
+            "{e}: on SQLite the host owns transactions, attached files, pragmas and extensions"
+        )),
         _ => SqlError::Statement(e.to_string()),
     }
 }

@@ -9,7 +9,7 @@ use rmqtt::types::{Message as SessionMessage, Subscribe, Tx, Unsubscribe};
 use tokio::sync::oneshot;
 
 use super::convert;
-use crate::brokers::{BrokerControl, ControlError};
+use crate::control::{BrokerControl, ControlError};
 
 pub struct Control {
     scx: ServerContext,

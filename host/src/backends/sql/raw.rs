@@ -1,7 +1,7 @@
 //! Raw SQL actions: `${name}` placeholders compiled once, at load, into the
 //! dialect's bound parameters. A value can never change a statement's text.
 
-use super::params::{Param, Value};
+use crate::actions::params::{Param, Value};
 use crate::backends::sql::{Dialect, SqlValue};
 use crate::model::{Event, HookPoint};
 
@@ -57,6 +57,27 @@ impl Statement {
                 Value::TimestampMs(ms) => SqlValue::Timestamp(ms as i64),
             })
             .collect()
+    }
+}
+
+/// `{"sql": [...]}`: its statements, run in order; the first that fails ends it.
+pub struct RawSql {
+    pub pool: super::SqlPool,
+    pub statements: Vec<Statement>,
+}
+
+#[async_trait::async_trait]
+impl crate::backends::RawAction for RawSql {
+    async fn run(&self, event: &Event) -> Result<(), crate::backends::RawError> {
+        for (index, statement) in self.statements.iter().enumerate() {
+            self.pool.execute(&statement.text, statement.bind(event)).await.map_err(|e| crate::backends::RawError {
+                what: "statement",
+                index: Some(index + 1),
+                unavailable: matches!(e, super::SqlError::Unavailable(_)),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -2,25 +2,11 @@
 
 use tracing::Instrument;
 
-use super::denied;
 use crate::backends::sql::{Dialect, SqlError, SqlPool, SqlValue};
-use crate::backends::AnyPool;
 use crate::engine::bindings::{sql, types};
 use crate::engine::HostState;
 
 impl HostState {
-    /// The action's SQL pool, if `asked` names it.
-    fn sql_pool(&self, asked: &str) -> Result<SqlPool, types::Error> {
-        let scope = self
-            .scope()
-            .filter(|s| s.pool_name == asked)
-            .ok_or_else(|| denied(asked, self.scope().map(|s| s.pool_name.as_str())))?;
-        match &scope.pool {
-            AnyPool::Sql(pool) => Ok(pool.clone()),
-            _ => Err(types::Error::Denied(format!("pool `{asked}` is not a SQL pool"))),
-        }
-    }
-
     fn span(&self, op: &'static str) -> tracing::Span {
         let (action, pool) = self.scope().map_or(("", ""), |s| (&*s.action, s.pool_name.as_str()));
         tracing::debug_span!("cistern.sql", op, action, pool)
@@ -29,7 +15,7 @@ impl HostState {
 
 impl sql::Host for HostState {
     async fn pool_dialect(&mut self, pool: String) -> Result<sql::Dialect, types::Error> {
-        Ok(match self.sql_pool(&pool)?.dialect() {
+        Ok(match self.pool::<SqlPool>(&pool, "a SQL pool")?.dialect() {
             Dialect::Sqlite => sql::Dialect::Sqlite,
             Dialect::Mysql => sql::Dialect::Mysql,
             Dialect::Postgres => sql::Dialect::Postgres,
@@ -37,7 +23,7 @@ impl sql::Host for HostState {
     }
 
     async fn execute(&mut self, pool: String, statement: String, params: Vec<sql::Value>) -> Result<u64, types::Error> {
-        let p = self.sql_pool(&pool)?;
+        let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
         let span = self.span("execute");
         let params = params.into_iter().map(from_wit).collect();
         self.in_host(p.execute(&statement, params).instrument(span)).await.map_err(to_wit)
@@ -49,7 +35,7 @@ impl sql::Host for HostState {
         statement: String,
         rows: Vec<Vec<sql::Value>>,
     ) -> Result<u64, types::Error> {
-        let p = self.sql_pool(&pool)?;
+        let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
         let span = self.span("execute_batch");
         let rows = rows.into_iter().map(|r| r.into_iter().map(from_wit).collect()).collect();
         self.in_host(p.execute_batch(&statement, rows).instrument(span)).await.map_err(to_wit)
@@ -61,7 +47,7 @@ impl sql::Host for HostState {
         statement: String,
         params: Vec<sql::Value>,
     ) -> Result<Vec<Vec<sql::Value>>, types::Error> {
-        let p = self.sql_pool(&pool)?;
+        let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
         let span = self.span("query");
         let params = params.into_iter().map(from_wit).collect();
         let rows = self.in_host(p.query(&statement, params).instrument(span)).await.map_err(to_wit)?;

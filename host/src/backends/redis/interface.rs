@@ -4,25 +4,11 @@
 
 use tracing::Instrument;
 
-use super::denied;
 use crate::backends::redis::{operations, RedisError, RedisPool};
-use crate::backends::AnyPool;
 use crate::engine::bindings::{redis as wit, types};
 use crate::engine::HostState;
 
 impl HostState {
-    /// The action's Redis pool, if `asked` names it.
-    fn redis_pool(&self, asked: &str) -> Result<RedisPool, types::Error> {
-        let scope = self
-            .scope()
-            .filter(|s| s.pool_name == asked)
-            .ok_or_else(|| denied(asked, self.scope().map(|s| s.pool_name.as_str())))?;
-        match &scope.pool {
-            AnyPool::Redis(pool) => Ok(pool.clone()),
-            _ => Err(types::Error::Denied(format!("pool `{asked}` is not a Redis pool"))),
-        }
-    }
-
     fn redis_span(&self, op: &'static str) -> tracing::Span {
         let (action, pool) = self.scope().map_or(("", ""), |s| (&*s.action, s.pool_name.as_str()));
         tracing::debug_span!("cistern.redis", op, action, pool)
@@ -31,7 +17,7 @@ impl HostState {
 
 impl wit::Host for HostState {
     async fn execute(&mut self, pool: String, command: Vec<Vec<u8>>) -> Result<Vec<wit::Value>, types::Error> {
-        let p = self.redis_pool(&pool)?;
+        let p = self.pool::<RedisPool>(&pool, "a Redis pool")?;
         let span = self.redis_span("execute");
         let reply = self.in_host(operations::execute(&p, &command).instrument(span)).await.map_err(to_wit)?;
         let mut out = Vec::new();
@@ -45,7 +31,7 @@ impl wit::Host for HostState {
         commands: Vec<Vec<Vec<u8>>>,
         atomic: bool,
     ) -> Result<Vec<Vec<wit::Value>>, types::Error> {
-        let p = self.redis_pool(&pool)?;
+        let p = self.pool::<RedisPool>(&pool, "a Redis pool")?;
         let span = self.redis_span("pipeline");
         let replies =
             self.in_host(operations::pipeline(&p, &commands, atomic).instrument(span)).await.map_err(to_wit)?;
@@ -60,7 +46,7 @@ impl wit::Host for HostState {
     }
 
     async fn exec(&mut self, pool: String, commands: Vec<Vec<Vec<u8>>>, atomic: bool) -> Result<(), types::Error> {
-        let p = self.redis_pool(&pool)?;
+        let p = self.pool::<RedisPool>(&pool, "a Redis pool")?;
         let span = self.redis_span("exec");
         self.in_host(operations::exec(&p, &commands, atomic).instrument(span)).await.map_err(to_wit)
     }

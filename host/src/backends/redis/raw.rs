@@ -8,7 +8,7 @@
 //! examples write it, a bare parameter name standing for its value
 //! (`SET conn:${clientid} clientid` stores the client id).
 
-use super::params::{Param, Value};
+use crate::actions::params::{Param, Value};
 use crate::model::{Event, HookPoint};
 
 /// A command ready to run: its fields, each one argument.
@@ -116,6 +116,34 @@ fn value(p: Param, event: &Event, out: &mut Vec<u8>) {
         Value::Bytes(b) => out.extend_from_slice(b),
         // Seconds, as the seed's stored `ts` fields are.
         Value::TimestampMs(ms) => out.extend_from_slice((ms / 1000).to_string().as_bytes()),
+    }
+}
+
+/// `{"commands": [...]}`: sent as one pipeline, one round trip for all of them.
+pub struct RawCommands {
+    pub pool: super::RedisPool,
+    pub commands: Vec<Command>,
+}
+
+#[async_trait::async_trait]
+impl crate::backends::RawAction for RawCommands {
+    async fn run(&self, event: &Event) -> Result<(), crate::backends::RawError> {
+        use super::{operations, RedisError};
+        let failed = |index: Option<usize>, e: RedisError| crate::backends::RawError {
+            what: "command",
+            index,
+            unavailable: matches!(e, RedisError::Unavailable(_)),
+            message: e.to_string(),
+        };
+        let args: Vec<Vec<Vec<u8>>> = self.commands.iter().map(|c| c.args(event)).collect();
+        let replies = operations::pipeline(&self.pool, &args, false).await.map_err(|e| failed(None, e))?;
+        // Redis refused one command; the others of the pipeline ran.
+        for (index, reply) in replies.iter().enumerate() {
+            if let Some(e) = operations::server_error(reply) {
+                return Err(failed(Some(index + 1), RedisError::Command(e)));
+            }
+        }
+        Ok(())
     }
 }
 
