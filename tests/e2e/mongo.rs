@@ -82,7 +82,8 @@ async fn connection_state() {
     let broker = start(&mongo);
     let sub = Subscriber::start(broker.port, &SubscriberOptions::new("mongo-conn", "conn/x").timeout(30));
     let filter = doc! {"clientid": "mongo-conn"};
-    let online = mongo.eventually("the client is online", SOON, "mqtt_client", filter.clone(), |d| d.first().cloned()).await;
+    let online =
+        mongo.eventually("the client is online", SOON, "mqtt_client", filter.clone(), |d| d.first().cloned()).await;
     // An upsert's fields are in the server's order (MongoDB sorts an update's fields).
     let mut fields: Vec<&str> = online.keys().map(String::as_str).collect();
     fields.sort();
@@ -192,7 +193,9 @@ async fn returning_subscriber(broker: &Broker, mongo: &Mongo, client: &str, filt
     let mut first = Subscriber::start(broker.port, &SubscriberOptions::new(client, filter).timeout(30));
     publish(broker.port, "opts-pub", topic, b"seen", 1, false);
     assert_eq!(payloads(&first.expect(1, SOON)), ["seen"]);
-    mongo.eventually("the position is stored", SOON, "mqtt_acked", doc! {"clientid": client}, |d| d.first().cloned()).await;
+    mongo
+        .eventually("the position is stored", SOON, "mqtt_acked", doc! {"clientid": client}, |d| d.first().cloned())
+        .await;
     first.kill();
 }
 
@@ -296,7 +299,9 @@ async fn mongo_json_payloads() {
         .eventually("five messages are stored", SOON, "mqtt_msg", doc! {}, |d| (d.len() == 5).then(|| d.to_vec()))
         .await;
     let payload = |topic: &str| docs.iter().find(|d| d.get_str("topic") == Ok(topic)).unwrap().get("payload").cloned();
-    let Some(Bson::Document(p)) = payload("json/object") else { panic!("not a document: {:?}", payload("json/object")) };
+    let Some(Bson::Document(p)) = payload("json/object") else {
+        panic!("not a document: {:?}", payload("json/object"))
+    };
     assert_eq!(p.get("temp"), Some(&Bson::Int32(21)));
     assert_eq!(p.get("big"), Some(&Bson::Int64(5_000_000_000)));
     assert_eq!(p.get("ratio"), Some(&Bson::Double(0.5)));
@@ -329,8 +334,7 @@ async fn mongo_json_payloads() {
 async fn plain_text_and_unstorable_json_are_strings() {
     let mongo = Mongo::for_test("plain").await;
     let json_hook = r#""pool": "pool1", "payload_format": "mongo_json"}"#;
-    let config = example(&mongo, &[], "")
-        .replacen(json_hook, r#""pool": "pool1", "payload_format": "plain_text"}"#, 1);
+    let config = example(&mongo, &[], "").replacen(json_hook, r#""pool": "pool1", "payload_format": "plain_text"}"#, 1);
     let broker = Broker::start(BIN, &config);
     publish(broker.port, "plain-pub", "plain/a", br#"{"t": 1}"#, 1, false);
     publish(broker.port, "plain-pub", "plain/r", br#"{"a\u0000b": 1}"#, 1, true);
@@ -387,12 +391,16 @@ async fn hostile_ids_and_topics_are_stored_verbatim() {
     assert!(again.is_empty(), "an acknowledged message came again: {again:?}");
 
     // MQTT forbids U+0000 in a client id: the broker may refuse the connection.
-    let nul = std::panic::catch_unwind(|| RawClient::connect(broker.port, "nul\0id", Connect { clean: true, ..Connect::default() }));
+    let nul = std::panic::catch_unwind(|| {
+        RawClient::connect(broker.port, "nul\0id", Connect { clean: true, ..Connect::default() })
+    });
     if let Ok((c, _)) = nul {
         // Accepted after all: then it is stored verbatim.
         c.disconnect();
         mongo
-            .eventually("the NUL client id is stored", SOON, "mqtt_client", doc! {"clientid": "nul\0id"}, |d| d.first().cloned())
+            .eventually("the NUL client id is stored", SOON, "mqtt_client", doc! {"clientid": "nul\0id"}, |d| {
+                d.first().cloned()
+            })
             .await;
     }
     assert_eq!(mongo.find("mqtt_msg", doc! {}).await.len(), 1, "earlier writes are all there, and only they");
@@ -450,7 +458,13 @@ async fn server_stopped_under_load_loses_nothing() {
         *stored.entry(d.get_str("payload").unwrap().to_string()).or_insert(0) += 1;
     }
     let missing: Vec<&String> = load.acked.iter().filter(|p| !stored.contains_key(*p)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged messages are not stored: {:?}", missing.len(), load.acked.len(), missing.iter().take(5).collect::<Vec<_>>());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged messages are not stored: {:?}",
+        missing.len(),
+        load.acked.len(),
+        missing.iter().take(5).collect::<Vec<_>>()
+    );
     let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "stored more than once: {twice:?}");
     assert!(load.acked.len() > 4 * 20 * 10, "publishers kept being acknowledged: {}", load.acked.len());
@@ -510,7 +524,8 @@ async fn every_seed_key_loads_and_the_password_is_not_logged() {
     let uncommented: Vec<String> = keys.iter().map(|k| uncomment(k)).collect();
     let mut replace: Vec<(&str, &str)> = keys.iter().zip(&uncommented).map(|(k, u)| (*k, u.as_str())).collect();
     // socket_timeout_ms: the seed's 100 ms is too short for anything; 5 s here.
-    replace.push(("## backend.mongo.topology.socket_timeout_ms = 100", "backend.mongo.topology.socket_timeout_ms = 5000"));
+    replace
+        .push(("## backend.mongo.topology.socket_timeout_ms = 100", "backend.mongo.topology.socket_timeout_ms = 5000"));
     let (out, _, _dir) = check_config(BIN, "keys.conf", &example(&mongo, &replace, ""));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

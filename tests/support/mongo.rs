@@ -40,9 +40,8 @@ fn unique(prefix: &str) -> String {
 
 /// A client that gives up quickly, for a server that may be away.
 async fn client(port: u16) -> Client {
-    let mut options = ClientOptions::parse(format!("mongodb://127.0.0.1:{port}/?directConnection=true"))
-        .await
-        .expect("a client URL");
+    let mut options =
+        ClientOptions::parse(format!("mongodb://127.0.0.1:{port}/?directConnection=true")).await.expect("a client URL");
     options.server_selection_timeout = Some(Duration::from_secs(10));
     Client::with_options(options).expect("a client")
 }

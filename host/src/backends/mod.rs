@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod influxdb;
+pub mod mongo;
 pub mod mysql;
 pub mod opentsdb;
 pub mod pgsql;

@@ -18,6 +18,7 @@ pub static BACKENDS: &[&dyn Backend] = &[
     &super::redis::Redis,
     &super::influxdb::Influxdb,
     &super::opentsdb::Opentsdb,
+    &super::mongo::Mongo,
 ];
 
 /// Checks a template file's text.

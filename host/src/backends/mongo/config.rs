@@ -199,7 +199,10 @@ impl MongoConfig {
         }
         match config.kind {
             Kind::Single if servers.len() > 1 => {
-                return Err(key_err("server", "type single takes one server; list several with type unknown, sharded or rs".into()))
+                return Err(key_err(
+                    "server",
+                    "type single takes one server; list several with type unknown, sharded or rs".into(),
+                ))
             }
             Kind::Rs if config.rs_set_name.as_deref().is_none_or(|n| n.trim().is_empty()) => {
                 return Err(key_err("type", format!("type rs needs backend.mongo.{pool}.rs_set_name")))

@@ -3,26 +3,13 @@
 
 use tracing::Instrument;
 
+use super::json;
 use super::operations::{self, MongoError};
 use super::pool::MongoPool;
-use super::json;
 use crate::engine::bindings::{mongo as wit, types};
 use crate::engine::HostState;
 
 impl HostState {
-    /// The action's MongoDB pool, if `asked` names it.
-    fn mongo_pool(&self, asked: &str) -> Result<MongoPool, types::Error> {
-        let scope = self.scope().filter(|s| s.pool_name == asked).ok_or_else(|| match self.scope() {
-            Some(s) => types::Error::Denied(format!("this action may use pool `{}` only, not `{asked}`", s.pool_name)),
-            None => types::Error::Denied("no action is running".into()),
-        })?;
-        scope
-            .pool
-            .downcast::<MongoPool>()
-            .cloned()
-            .ok_or_else(|| types::Error::Denied(format!("pool `{asked}` is not a MongoDB pool")))
-    }
-
     fn mongo_span(&self, op: &'static str, collection: &str) -> tracing::Span {
         let (action, pool) = self.scope().map_or(("", ""), |s| (&*s.action, s.pool_name.as_str()));
         tracing::debug_span!("cistern.mongo", op, action, pool, collection)
@@ -31,7 +18,7 @@ impl HostState {
 
 impl wit::Host for HostState {
     async fn insert_one(&mut self, pool: String, collection: String, doc: wit::Document) -> Result<bool, types::Error> {
-        let p = self.mongo_pool(&pool)?;
+        let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let doc = json::document(&doc.json, doc.binary).map_err(invalid)?;
         let span = self.mongo_span("insert_one", &collection);
         self.in_host(operations::insert_one(&p, &collection, doc).instrument(span)).await.map_err(to_wit)
@@ -45,7 +32,7 @@ impl wit::Host for HostState {
         update: String,
         upsert: bool,
     ) -> Result<u64, types::Error> {
-        let p = self.mongo_pool(&pool)?;
+        let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let filter = json::object(&filter).map_err(invalid)?;
         let update = json::object(&update).map_err(invalid)?;
         let span = self.mongo_span("update_one", &collection);
@@ -62,7 +49,7 @@ impl wit::Host for HostState {
         replacement: wit::Document,
         upsert: bool,
     ) -> Result<u64, types::Error> {
-        let p = self.mongo_pool(&pool)?;
+        let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let filter = json::object(&filter).map_err(invalid)?;
         let replacement = json::document(&replacement.json, replacement.binary).map_err(invalid)?;
         let span = self.mongo_span("replace_one", &collection);
@@ -72,7 +59,7 @@ impl wit::Host for HostState {
     }
 
     async fn delete_many(&mut self, pool: String, collection: String, filter: String) -> Result<u64, types::Error> {
-        let p = self.mongo_pool(&pool)?;
+        let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let filter = json::object(&filter).map_err(invalid)?;
         let span = self.mongo_span("delete_many", &collection);
         self.in_host(operations::delete_many(&p, &collection, filter).instrument(span)).await.map_err(to_wit)
@@ -86,12 +73,14 @@ impl wit::Host for HostState {
         sort: String,
         limit: u32,
     ) -> Result<Vec<wit::Document>, types::Error> {
-        let p = self.mongo_pool(&pool)?;
+        let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let filter = json::object(&filter).map_err(invalid)?;
         let sort = json::object(&sort).map_err(invalid)?;
         let span = self.mongo_span("find", &collection);
-        let docs =
-            self.in_host(operations::find(&p, &collection, filter, sort, limit).instrument(span)).await.map_err(to_wit)?;
+        let docs = self
+            .in_host(operations::find(&p, &collection, filter, sort, limit).instrument(span))
+            .await
+            .map_err(to_wit)?;
         Ok(docs
             .into_iter()
             .map(|d| {

@@ -14,7 +14,10 @@ use serde_json::{Map, Number, Value};
 pub fn document(text: &str, binary: Vec<(String, Vec<u8>)>) -> Result<Document, String> {
     let mut doc = object(text)?;
     for (name, bytes) in binary {
-        doc.insert(name, Bson::Binary(mongodb::bson::Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes }));
+        doc.insert(
+            name,
+            Bson::Binary(mongodb::bson::Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes }),
+        );
     }
     Ok(doc)
 }

@@ -57,8 +57,7 @@ impl Backend for Mongo {
 
     /// `payload_format`: `mongo_json` or `plain_text`.
     fn check_hook(&self, hook: &HookConfig) -> Result<(), String> {
-        let entry: serde_json::Value = serde_json::from_str(&hook.json).map_err(|e| e.to_string())?;
-        match entry.get("payload_format") {
+        match hook.extra.get("payload_format") {
             None => Ok(()),
             Some(serde_json::Value::String(f)) if f == "mongo_json" || f == "plain_text" => Ok(()),
             Some(other) => Err(format!("payload_format {other}: expected \"mongo_json\" or \"plain_text\"")),

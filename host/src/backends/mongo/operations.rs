@@ -134,7 +134,10 @@ impl Outcome {
 /// away; otherwise within the timeout, noting a failure that says it went away.
 async fn run<T>(inner: &Inner, op: impl IntoFuture<Output = mongodb::error::Result<T>>) -> Result<T, Outcome> {
     if let Some(why) = inner.down() {
-        return Err(Failed(MongoError::Unavailable(format!("pool {} is not connected to {}: {why}", inner.name, inner.target))));
+        return Err(Failed(MongoError::Unavailable(format!(
+            "pool {} is not connected to {}: {why}",
+            inner.name, inner.target
+        ))));
     }
     let result = match tokio::time::timeout(inner.operation_timeout, op.into_future()).await {
         Ok(Ok(v)) => return Ok(v),

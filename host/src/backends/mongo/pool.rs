@@ -83,8 +83,7 @@ pub async fn connect(cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
     let name = format!("mongo.{}", entry.name);
     let target = loaded.servers.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(",");
     let (options, joined_pem) = client_options(&loaded, &name).map_err(|m| ConfigError::at(&entry.at, m))?;
-    let client =
-        Client::with_options(options).map_err(|e| ConfigError::at(&entry.at, format!("pool {name}: {e}")))?;
+    let client = Client::with_options(options).map_err(|e| ConfigError::at(&entry.at, format!("pool {name}: {e}")))?;
     let inner = Arc::new(Inner {
         name,
         target,
@@ -121,7 +120,11 @@ fn client_options(loaded: &Loaded, name: &str) -> Result<(ClientOptions, Option<
     let t = &loaded.topology;
     let mut o = ClientOptions::default();
     o.app_name = Some("cistern".into());
-    o.hosts = loaded.servers.iter().map(|(host, port)| ServerAddress::Tcp { host: host.clone(), port: Some(*port) }).collect();
+    o.hosts = loaded
+        .servers
+        .iter()
+        .map(|(host, port)| ServerAddress::Tcp { host: host.clone(), port: Some(*port) })
+        .collect();
     match c.kind {
         Kind::Single => o.direct_connection = Some(true),
         Kind::Rs => o.repl_set_name = c.rs_set_name.clone(),
