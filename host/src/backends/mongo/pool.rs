@@ -254,3 +254,71 @@ async fn keep(pool: Weak<Inner>) {
         tokio::time::sleep(wait).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn options(lines: &str) -> ClientOptions {
+        let dir = std::env::temp_dir();
+        let config = Config::from_text("t.conf", lines, &dir).expect("config");
+        let backend = &config.backends[0];
+        let entry = backend.pools.values().next().expect("a pool");
+        let loaded = MongoConfig::load(entry, backend, &dir).expect("keys");
+        client_options(&loaded, "mongo.pool1").expect("options").0
+    }
+
+    /// The seed's keys and topology options land on the driver's options.
+    #[test]
+    fn keys_map_onto_the_driver() {
+        let o = options(
+            "backend.mongo.pool1.type = rs\nbackend.mongo.pool1.rs_set_name = testrs\n\
+             backend.mongo.pool1.server = a:1,b\nbackend.mongo.pool1.c_pool_size = 4\n\
+             backend.mongo.pool1.login = u\nbackend.mongo.pool1.password = p\n\
+             backend.mongo.pool1.r_mode = slave_ok\nbackend.mongo.pool1.w_mode = safe\n\
+             backend.mongo.topology.pool_size = 9\nbackend.mongo.topology.overflow_ttl = 1500\n\
+             backend.mongo.topology.connect_timeout_ms = 700\nbackend.mongo.topology.heartbeat_frequency_ms = 800\n",
+        );
+        assert_eq!(o.repl_set_name.as_deref(), Some("testrs"));
+        assert_eq!(o.direct_connection, None);
+        assert_eq!(o.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(), ["a:1", "b:27017"]);
+        assert_eq!((o.max_pool_size, o.min_pool_size), (Some(4), Some(4)), "pool_size is capped by c_pool_size");
+        assert_eq!(o.max_idle_time, Some(Duration::from_millis(1500)));
+        assert_eq!(o.connect_timeout, Some(Duration::from_millis(700)));
+        assert_eq!(o.heartbeat_freq, Some(Duration::from_millis(800)));
+        assert_eq!(o.server_selection_timeout, Some(SERVER_SELECTION_TIMEOUT));
+        let w = o.write_concern.unwrap();
+        assert_eq!((w.w, w.journal), (Some(Acknowledgment::Nodes(1)), Some(true)));
+        assert!(matches!(
+            o.selection_criteria,
+            Some(SelectionCriteria::ReadPreference(ReadPreference::SecondaryPreferred { .. }))
+        ));
+        let cred = o.credential.unwrap();
+        assert_eq!((cred.username.as_deref(), cred.source.as_deref()), (Some("u"), Some("mqtt")));
+    }
+
+    /// A pool's configuration, printed, hides its password.
+    #[test]
+    fn the_password_is_never_printed() {
+        let dir = std::env::temp_dir();
+        let text =
+            "backend.mongo.pool1.server = h\nbackend.mongo.pool1.login = u\nbackend.mongo.pool1.password = hunter2\n";
+        let config = Config::from_text("t.conf", text, &dir).expect("config");
+        let backend = &config.backends[0];
+        let loaded = MongoConfig::load(&backend.pools["pool1"], backend, &dir).expect("keys");
+        let printed = format!("{loaded:?}");
+        assert!(printed.contains("login: Some(\"u\")") && !printed.contains("hunter2"), "{printed}");
+    }
+
+    /// `single` connects directly to its one server; `unsafe` is unjournaled.
+    #[test]
+    fn single_and_unsafe() {
+        let o = options("backend.mongo.pool1.server = h:2\nbackend.mongo.pool1.w_mode = unsafe\n");
+        assert_eq!(o.direct_connection, Some(true));
+        let w = o.write_concern.unwrap();
+        assert_eq!((w.w, w.journal), (Some(Acknowledgment::Nodes(1)), Some(false)));
+        assert!(matches!(o.selection_criteria, Some(SelectionCriteria::ReadPreference(ReadPreference::Primary))));
+        assert!(o.credential.is_none());
+    }
+}
