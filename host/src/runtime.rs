@@ -70,7 +70,7 @@ impl Runtime {
         let settings = &config.cistern.outbox;
         let outbox =
             Outbox::open(&settings.dir, settings.max_bytes).map_err(|e| top_level_error(&config, e.to_string()))?;
-        let loaded = Loaded::build(config, None, &metrics, &control).await?;
+        let loaded = Loaded::build(config, None, &metrics, &control, false).await?;
         let runtime = Arc::new_cyclic(|this| Runtime {
             current: ArcSwap::from_pointee(loaded),
             config_path,
@@ -96,7 +96,7 @@ impl Runtime {
     /// effect on the outbox.
     pub async fn check(path: &Path) -> Result<(), ConfigError> {
         let config = Config::load(path)?;
-        Loaded::build(config, None, &Metrics::default(), &ControlSlot::default()).await.map(drop)
+        Loaded::build(config, None, &Metrics::default(), &ControlSlot::default(), true).await.map(drop)
     }
 
     /// Waits until no event is being handled (each either stored, deferred
@@ -163,7 +163,7 @@ impl Runtime {
             {
                 tracing::warn!("cistern.outbox.dir and max_bytes take effect only on restart");
             }
-            Loaded::build(config, Some(&current), &self.metrics, &self.control).await
+            Loaded::build(config, Some(&current), &self.metrics, &self.control, false).await
         }
         .await;
         match result {
@@ -235,13 +235,14 @@ impl Loaded {
         previous: Option<&Loaded>,
         metrics: &Metrics,
         control: &ControlSlot,
+        check_only: bool,
     ) -> Result<Loaded, ConfigError> {
         let limits = &config.cistern.limits;
         let engine = match previous {
             Some(p) if p.engine.limits() == limits => p.engine.clone(),
             _ => Arc::new(Engine::new(limits).map_err(|e| top_level_error(&config, e.to_string()))?),
         };
-        let pools = Pools::build(&config, previous.map(|p| &p.pools), control).await?;
+        let pools = Pools::build(&config, previous.map(|p| &p.pools), control, check_only).await?;
         let mut loaded = Loaded {
             router: Router::default(),
             pools,

@@ -52,6 +52,12 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str)> {
             2,
             "`#` must be a whole level and the last one",
         ),
+        (
+            "a raw SQL placeholder inside a string literal",
+            hook(r#"{"action": {"sql": ["insert into t(c) values('pfx-${clientid}')"]}}"#),
+            2,
+            "`${clientid}` is inside a string literal",
+        ),
         ("a missing custom guest", hook(r#"{"action": {"module": "nope", "function": "x"}}"#), 2, "cistern.guests.dir"),
         ("a bad duration", "cistern.limits.cpu_time = fast\n".to_string(), 1, "fast"),
     ]
@@ -97,4 +103,52 @@ fn a_bad_config_stops_the_broker_before_it_listens() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("cistern.conf:2:") && stderr.contains("databse"), "{stderr}");
+}
+
+/// A check has no side effects: it makes no file or directory and opens no
+/// connection, even to servers that are there.
+#[test]
+fn a_check_touches_nothing() {
+    let listen = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        l
+    };
+    let (redis, mysql, pgsql) = (listen(), listen(), listen());
+    let port = |l: &std::net::TcpListener| l.local_addr().unwrap().port();
+    let config = format!(
+        "backend.sqlite.pool1.database = store/deeper/cistern.db\n\
+         backend.redis.pool1.server = 127.0.0.1:{}\n\
+         backend.mysql.pool1.server = 127.0.0.1:{}\n\
+         backend.mysql.pool1.database = mqtt\n\
+         backend.pgsql.pool1.server = 127.0.0.1:{}\n\
+         backend.pgsql.pool1.database = mqtt\n\
+         backend.sqlite.hook.message.publish.1 = {{\"action\": {{\"function\": \"on_message_publish\"}}}}\n",
+        port(&redis),
+        port(&mysql),
+        port(&pgsql)
+    );
+    let (out, _path, dir) = cistern_tests::broker::check_config(BIN, "cistern.conf", &config);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("store").exists(), "the check made the store's directory");
+    assert!(!dir.path().join("data").exists(), "the check made the outbox's directory");
+    // Give a background connection attempt time to arrive, had one been started.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for (name, l) in [("redis", &redis), ("mysql", &mysql), ("pgsql", &pgsql)] {
+        assert!(l.accept().is_err(), "the check connected to {name}");
+    }
+}
+
+/// An empty value, as the seed's example files write them (`keyfile =`),
+/// means unset: the key's default holds.
+#[test]
+fn empty_values_mean_unset() {
+    let config = "backend.pgsql.pool1.server = 127.0.0.1:1\n\
+                  backend.pgsql.pool1.database = mqtt\n\
+                  backend.pgsql.pool1.pool_size =\n\
+                  backend.pgsql.pool1.keyfile =\n\
+                  backend.pgsql.pool1.certfile = \n\
+                  backend.pgsql.hook.message.publish.1 = {\"action\": {\"function\": \"on_message_publish\"}}\n";
+    let (out, _path, _dir) = cistern_tests::broker::check_config(BIN, "cistern.conf", config);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

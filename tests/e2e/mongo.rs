@@ -217,6 +217,17 @@ async fn offline_opts_max_returned_count() {
     assert_eq!(payloads(&got), ["c1", "c2"], "the two oldest unacknowledged, no more");
 }
 
+/// `backend.mongo.max_returned_count = 0` turns the offline fetch off.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_returned_count_zero_fetches_nothing() {
+    let mongo = Mongo::for_test("zero").await;
+    let broker = Broker::start(BIN, &example(&mongo, &[], "backend.mongo.max_returned_count = 0\n"));
+    publish(broker.port, "opts-pub", "zero/t", b"z1", 1, false);
+    mongo.eventually("z1 is stored", SOON, "mqtt_msg", doc! {"topic": "zero/t"}, |d| d.first().cloned()).await;
+    let got = Subscriber::start(broker.port, &SubscriberOptions::new("zero-sub", "zero/t")).collect_for(QUIET);
+    assert!(got.is_empty(), "fetched with max_returned_count 0: {got:?}");
+}
+
 /// `backend.mongo.time_range = 2s`: messages older than that are not delivered.
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_opts_time_range() {
@@ -496,7 +507,9 @@ async fn the_example_configuration_loads_unchanged() {
     let (out, _, _dir) = check_config(BIN, "live.conf", &example(&mongo, &[], ""));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("mongo pool open"), "{stderr}");
+    assert!(!stderr.contains("mongo pool open"), "--check opens no connection: {stderr}");
+    let broker = start(&mongo);
+    assert!(broker.log().contains("mongo pool open"), "{}", broker.log());
 }
 
 /// Every key of the seed's file, uncommented, loads; the password is never logged.
@@ -526,10 +539,14 @@ async fn every_seed_key_loads_and_the_password_is_not_logged() {
     // socket_timeout_ms: the seed's 100 ms is too short for anything; 5 s here.
     replace
         .push(("## backend.mongo.topology.socket_timeout_ms = 100", "backend.mongo.topology.socket_timeout_ms = 5000"));
-    let (out, _, _dir) = check_config(BIN, "keys.conf", &example(&mongo, &replace, ""));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("mongo pool open"), "{stderr}");
+    let config = example(&mongo, &replace, "");
+    let (out, _, _dir) = check_config(BIN, "keys.conf", &config);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let broker = Broker::start(BIN, &config);
+    assert!(broker.log().contains("mongo pool open"), "{}", broker.log());
+    publish(broker.port, "keys-pub", "keys/t", b"k", 1, false);
+    mongo.eventually("the message is stored", SOON, "mqtt_msg", doc! {"topic": "keys/t"}, |d| d.first().cloned()).await;
+    drop(broker);
 
     // A login FerretDB does not know: the pool is not reachable, and its password shows nowhere.
     let secret = "s3cr3t-never-logged";

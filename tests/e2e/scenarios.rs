@@ -136,6 +136,17 @@ macro_rules! sql_scenarios {
             scenarios::max_returned_count(&e.broker, &e.store).await;
         }
 
+        /// `max_returned_count: 0` turns the offline fetch off: nothing comes back.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn offline_opts_max_returned_count_zero() {
+            let setup = scenarios::Setup {
+                fetch_options: r#", "offline_opts": {"max_returned_count": 0}"#.to_string(),
+                ..scenarios::Setup::plain()
+            };
+            let e = env(setup).await;
+            scenarios::max_returned_count_zero(&e.broker, &e.store).await;
+        }
+
         /// Messages older than time_range stay undelivered; the backend-wide default applies.
         #[tokio::test(flavor = "multi_thread")]
         async fn offline_opts_time_range() {
@@ -348,6 +359,22 @@ pub async fn max_returned_count(broker: &Broker, store: &Store) {
     }
     let got = Subscriber::start(broker.port, &SubscriberOptions::new("count-sub", "count/t")).collect_for(QUIET);
     assert_eq!(payloads(&got), ["c1", "c2"], "the two oldest unacknowledged, no more");
+}
+
+/// `offline_opts.max_returned_count = 0`: a returning subscriber gets none of
+/// what it missed, though it is stored (with the one it saw, four).
+pub async fn max_returned_count_zero(broker: &Broker, store: &Store) {
+    returning_subscriber(broker, store, "zero-sub", "zero/t").await;
+    for i in 1..=3 {
+        publish(broker.port, "opts-pub", "zero/t", format!("z{i}").as_bytes(), 1, false);
+    }
+    store
+        .eventually("SELECT count(*) FROM mqtt_msg WHERE topic = ?", &["zero/t"], Duration::from_secs(10), |rows| {
+            rows.first().and_then(|r| r[0].clone()).as_deref() == Some("4")
+        })
+        .await;
+    let got = Subscriber::start(broker.port, &SubscriberOptions::new("zero-sub", "zero/t")).collect_for(QUIET);
+    assert!(got.is_empty(), "no offline message with max_returned_count 0: {:?}", payloads(&got));
 }
 
 /// `offline_opts.time_range = 2s`: messages older than that are not delivered.

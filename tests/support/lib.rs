@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod configs;
 pub mod databases;
+pub mod dynamo;
 pub mod influx;
 pub mod load;
 pub mod mongo;

@@ -7,6 +7,7 @@
 //! guests never see a connection or a credential, only a pool's name.
 
 pub mod batch;
+pub mod dynamo;
 pub mod influxdb;
 pub mod mongo;
 pub mod mysql;
@@ -57,7 +58,12 @@ impl Pools {
     /// Builds every configured pool, reusing those of `previous` whose keys
     /// are unchanged. `control` is handed to pools that listen for requests
     /// to the broker (Redis's control channel).
-    pub async fn build(config: &Config, previous: Option<&Pools>, control: &ControlSlot) -> Result<Pools, ConfigError> {
+    pub async fn build(
+        config: &Config,
+        previous: Option<&Pools>,
+        control: &ControlSlot,
+        check_only: bool,
+    ) -> Result<Pools, ConfigError> {
         let mut pools = HashMap::new();
         for backend in &config.backends {
             for entry in backend.pools.values() {
@@ -69,7 +75,7 @@ impl Pools {
                     pools.insert(key, old.clone());
                     continue;
                 }
-                let connect = registry::Connect { entry, backend, base_dir: &config.base_dir, control };
+                let connect = registry::Connect { entry, backend, base_dir: &config.base_dir, control, check_only };
                 let pool = backend.kind.backend().connect(connect).await?;
                 pools.insert(key, Built { keys, pool });
             }

@@ -18,6 +18,7 @@ pub static BACKENDS: &[&dyn Backend] = &[
     &super::redis::Redis,
     &super::influxdb::Influxdb,
     &super::opentsdb::Opentsdb,
+    &super::dynamo::Dynamo,
     &super::mongo::Mongo,
 ];
 
@@ -32,6 +33,9 @@ pub struct Connect<'a> {
     pub base_dir: &'a Path,
     /// For pools that take requests to the broker (Redis's control channel).
     pub control: &'a ControlSlot,
+    /// A configuration check (`cistern --check`): check the keys, build the
+    /// pool, but touch nothing (no file made, no connection opened).
+    pub check_only: bool,
 }
 
 /// One database: its configuration keys, its stock guest, and its pools.

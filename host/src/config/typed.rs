@@ -13,8 +13,12 @@ pub fn deserialize_entries<T: serde::de::DeserializeOwned>(
     prefix: &str,
     fallback: Option<&Location>,
 ) -> Result<T, ConfigError> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        entries.iter().map(|(k, e)| (k.clone(), serde_json::Value::String(e.value.clone()))).collect();
+    // An empty value (`keyfile =`, as the seed's files write it) means unset.
+    let map: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .filter(|(_, e)| !e.value.trim().is_empty())
+        .map(|(k, e)| (k.clone(), serde_json::Value::String(e.value.clone())))
+        .collect();
     serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|err| {
         let key = err.path().iter().next().map(|s| s.to_string()).unwrap_or_default();
         let inner = err.into_inner().to_string();

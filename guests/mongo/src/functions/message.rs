@@ -85,6 +85,10 @@ pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         return Ok(Outcome::none());
     }
     let max = settings::limit(ctx, "max_returned_count")?;
+    if max == Some(0) {
+        // Offline messages are off for this subscription.
+        return Ok(Outcome::none());
+    }
     let since = settings::limit(ctx, "time_range")?.map(|secs| now_secs().saturating_sub(secs as i64));
     let filter = &sub.subscription.topic;
     let clientid = &sub.client.clientid;

@@ -59,6 +59,10 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
         return Ok(Outcome::none());
     }
     let max = settings::limit(ctx, "max_returned_count")?;
+    if max == Some(0) {
+        // Offline messages are off for this subscription.
+        return Ok(Outcome::none());
+    }
     let since = settings::limit(ctx, "time_range")?
         .map(|secs| clock::now_ms().saturating_sub(secs.saturating_mul(1000)).saturating_mul(1000));
     let filter = &sub.subscription.topic;

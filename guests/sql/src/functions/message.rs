@@ -48,6 +48,10 @@ pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         return Ok(Outcome::none());
     }
     let max = settings::limit(ctx, "max_returned_count")?;
+    if max == Some(0) {
+        // Offline messages are off for this subscription.
+        return Ok(Outcome::none());
+    }
     let since_ms = match settings::limit(ctx, "time_range")? {
         Some(secs) => (clock::now_ms() as i64).saturating_sub(secs.saturating_mul(1000) as i64),
         None => 0,

@@ -37,12 +37,12 @@ pub async fn ping(pool: &MongoPool) -> Result<(), MongoError> {
 }
 
 pub(super) async fn ping_inner(inner: &Inner) -> Result<(), MongoError> {
-    timed(inner, inner.db.run_command(doc! {"ping": 1})).await.map(drop)
+    timed(inner, inner.db()?.run_command(doc! {"ping": 1})).await.map(drop)
 }
 
 /// Inserts a document; false when its `_id` (or another unique key) is taken.
 pub async fn insert_one(pool: &MongoPool, collection: &str, doc: Document) -> Result<bool, MongoError> {
-    let c = pool.inner.db.collection::<Document>(checked(collection)?);
+    let c = pool.inner.db()?.collection::<Document>(checked(collection)?);
     match run(&pool.inner, c.insert_one(doc)).await {
         Ok(_) => Ok(true),
         Err(Duplicate) => Ok(false),
@@ -57,7 +57,7 @@ pub async fn update_one(
     update: Document,
     upsert: bool,
 ) -> Result<u64, MongoError> {
-    let c = pool.inner.db.collection::<Document>(checked(collection)?);
+    let c = pool.inner.db()?.collection::<Document>(checked(collection)?);
     let r = run(&pool.inner, c.update_one(filter, update).upsert(upsert)).await.map_err(Outcome::error)?;
     Ok(r.matched_count)
 }
@@ -69,13 +69,13 @@ pub async fn replace_one(
     replacement: Document,
     upsert: bool,
 ) -> Result<u64, MongoError> {
-    let c = pool.inner.db.collection::<Document>(checked(collection)?);
+    let c = pool.inner.db()?.collection::<Document>(checked(collection)?);
     let r = run(&pool.inner, c.replace_one(filter, replacement).upsert(upsert)).await.map_err(Outcome::error)?;
     Ok(r.matched_count)
 }
 
 pub async fn delete_many(pool: &MongoPool, collection: &str, filter: Document) -> Result<u64, MongoError> {
-    let c = pool.inner.db.collection::<Document>(checked(collection)?);
+    let c = pool.inner.db()?.collection::<Document>(checked(collection)?);
     let r = run(&pool.inner, c.delete_many(filter)).await.map_err(Outcome::error)?;
     Ok(r.deleted_count)
 }
@@ -88,7 +88,7 @@ pub async fn find(
     sort: Document,
     limit: u32,
 ) -> Result<Vec<Document>, MongoError> {
-    let c = pool.inner.db.collection::<Document>(checked(collection)?);
+    let c = pool.inner.db()?.collection::<Document>(checked(collection)?);
     let read = async {
         let mut find = c.find(filter);
         if !sort.is_empty() {

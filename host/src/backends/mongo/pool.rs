@@ -47,7 +47,8 @@ pub(super) struct Inner {
     pub(super) name: String,
     /// The servers, as configured, for logs.
     pub(super) target: String,
-    pub(super) db: Database,
+    /// None in a pool built for `cistern --check`, which opens no connection.
+    db: Option<Database>,
     pub(super) operation_timeout: Duration,
     /// Why the pool is not reachable, while it is not.
     down: Mutex<Option<String>>,
@@ -55,11 +56,13 @@ pub(super) struct Inner {
     joined_pem: Option<PathBuf>,
 }
 
-struct Keeper(tokio::task::AbortHandle);
+struct Keeper(Option<tokio::task::AbortHandle>);
 
 impl Drop for Keeper {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -82,12 +85,24 @@ pub async fn connect(cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
     let loaded = MongoConfig::load(entry, cx.backend, cx.base_dir)?;
     let name = format!("mongo.{}", entry.name);
     let target = loaded.servers.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(",");
+    if cx.check_only {
+        // The keys are checked; a client would start connecting at once.
+        let inner = Arc::new(Inner {
+            name,
+            target,
+            db: None,
+            operation_timeout: OPERATION_TIMEOUT,
+            down: Mutex::new(Some("built for a configuration check".into())),
+            joined_pem: None,
+        });
+        return Ok(AnyPool::new(MongoPool { inner, _keeper: Arc::new(Keeper(None)) }));
+    }
     let (options, joined_pem) = client_options(&loaded, &name).map_err(|m| ConfigError::at(&entry.at, m))?;
     let client = Client::with_options(options).map_err(|e| ConfigError::at(&entry.at, format!("pool {name}: {e}")))?;
     let inner = Arc::new(Inner {
         name,
         target,
-        db: client.database(&loaded.config.database),
+        db: Some(client.database(&loaded.config.database)),
         operation_timeout: Topology::ms(loaded.topology.socket_timeout_ms).unwrap_or(OPERATION_TIMEOUT),
         down: Mutex::new(None),
         joined_pem,
@@ -110,7 +125,7 @@ pub async fn connect(cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
         }
     }
     let keeper = tokio::spawn(keep(Arc::downgrade(&inner))).abort_handle();
-    Ok(AnyPool::new(MongoPool { inner, _keeper: Arc::new(Keeper(keeper)) }))
+    Ok(AnyPool::new(MongoPool { inner, _keeper: Arc::new(Keeper(Some(keeper))) }))
 }
 
 /// The driver's options from the pool's keys and the topology options
@@ -208,6 +223,16 @@ impl Pool for MongoPool {
 }
 
 impl Inner {
+    /// The pool's database; none in a pool built for a configuration check.
+    pub(super) fn db(&self) -> Result<&Database, super::operations::MongoError> {
+        self.db.as_ref().ok_or_else(|| {
+            super::operations::MongoError::Unavailable(format!(
+                "pool {} was built for a configuration check",
+                self.name
+            ))
+        })
+    }
+
     /// Why the pool is away, if it is.
     pub(super) fn down(&self) -> Option<String> {
         self.down.lock().expect("down").clone()

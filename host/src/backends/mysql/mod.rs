@@ -25,6 +25,6 @@ impl Backend for Mysql {
     }
 
     async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
-        Ok(AnyPool::new(SqlPool::Mysql(pool::connect(cx.entry)?)))
+        Ok(AnyPool::new(SqlPool::Mysql(pool::connect(cx.entry, !cx.check_only)?)))
     }
 }

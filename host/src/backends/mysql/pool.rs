@@ -7,7 +7,8 @@ use super::config::MysqlConfig;
 use crate::backends::sql::server;
 use crate::config::{ConfigError, PoolEntry};
 
-pub fn connect(entry: &PoolEntry) -> Result<MySqlPool, ConfigError> {
+/// `probe`: try a connection in the background, to log whether the server is there.
+pub fn connect(entry: &PoolEntry, probe: bool) -> Result<MySqlPool, ConfigError> {
     let config: MysqlConfig = crate::config::pool_config(entry, "mysql")?;
     let (host, port) = server::host_port(entry, &config.server, 3306)?;
     let options = MySqlConnectOptions::new()
@@ -21,6 +22,8 @@ pub fn connect(entry: &PoolEntry) -> Result<MySqlPool, ConfigError> {
         .max_connections(config.pool_size.max(1))
         .acquire_timeout(server::ACQUIRE_TIMEOUT)
         .connect_lazy_with(options);
-    server::report_reachability(pool.clone(), format!("mysql.{}", entry.name), config.server.clone());
+    if probe {
+        server::report_reachability(pool.clone(), format!("mysql.{}", entry.name), config.server.clone());
+    }
     Ok(pool)
 }

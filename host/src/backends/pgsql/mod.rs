@@ -30,7 +30,7 @@ impl Backend for Pgsql {
     }
 
     async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
-        Ok(AnyPool::new(SqlPool::Postgres(pool::connect(self.name(), cx.entry, cx.base_dir)?)))
+        Ok(AnyPool::new(SqlPool::Postgres(pool::connect(self.name(), cx.entry, cx.base_dir, !cx.check_only)?)))
     }
 }
 
@@ -53,6 +53,6 @@ impl Backend for Timescale {
     }
 
     async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
-        Ok(AnyPool::new(SqlPool::Postgres(pool::connect(self.name(), cx.entry, cx.base_dir)?)))
+        Ok(AnyPool::new(SqlPool::Postgres(pool::connect(self.name(), cx.entry, cx.base_dir, !cx.check_only)?)))
     }
 }

@@ -9,7 +9,8 @@ use super::config::PgConfig;
 use crate::backends::sql::server;
 use crate::config::{ConfigError, PoolEntry};
 
-pub fn connect(kind: &str, entry: &PoolEntry, base_dir: &Path) -> Result<PgPool, ConfigError> {
+/// `probe`: try a connection in the background, to log whether the server is there.
+pub fn connect(kind: &str, entry: &PoolEntry, base_dir: &Path, probe: bool) -> Result<PgPool, ConfigError> {
     let config: PgConfig = crate::config::pool_config(entry, kind)?;
     let (host, port) = server::host_port(entry, &config.server, 5432)?;
     let mut options = PgConnectOptions::new()
@@ -38,6 +39,8 @@ pub fn connect(kind: &str, entry: &PoolEntry, base_dir: &Path) -> Result<PgPool,
         .max_connections(config.pool_size.max(1))
         .acquire_timeout(server::ACQUIRE_TIMEOUT)
         .connect_lazy_with(options);
-    server::report_reachability(pool.clone(), format!("{kind}.{}", entry.name), config.server.clone());
+    if probe {
+        server::report_reachability(pool.clone(), format!("{kind}.{}", entry.name), config.server.clone());
+    }
     Ok(pool)
 }

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod config;
 pub mod interface;
 pub mod operations;
+pub mod policy;
 pub mod pool;
 pub mod raw;
 
@@ -82,7 +83,7 @@ impl Backend for Redis {
     async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
         // Boxed: redis-rs's connection futures are deep, and would otherwise
         // nest inside every future that builds a configuration.
-        Ok(AnyPool::new(Box::pin(pool::connect(cx.entry, cx.backend, cx.control)).await?))
+        Ok(AnyPool::new(Box::pin(pool::connect(cx.entry, cx.backend, cx.control, cx.check_only)).await?))
     }
 }
 

@@ -61,9 +61,7 @@ pub async fn exec(pool: &RedisPool, commands: &[Vec<Vec<u8>>], atomic: bool) -> 
 }
 
 fn command(args: &[Vec<u8>]) -> Result<Cmd, RedisError> {
-    if args.is_empty() {
-        return Err(RedisError::Command("a command needs at least its name".into()));
-    }
+    super::policy::check(args).map_err(RedisError::Command)?;
     let mut cmd = Cmd::new();
     for a in args {
         cmd.arg(a.as_slice());

@@ -74,6 +74,7 @@ pub async fn connect(
     entry: &PoolEntry,
     backend: &BackendConfig,
     control: &ControlSlot,
+    check_only: bool,
 ) -> Result<RedisPool, ConfigError> {
     let (config, target) = RedisConfig::load(entry, backend)?;
     super::config::expired_after(backend)?;
@@ -111,6 +112,9 @@ pub async fn connect(
         down: Mutex::new(Some("not connected yet".into())),
     });
 
+    if check_only {
+        return Ok(RedisPool { inner, _tasks: Arc::new(Tasks(Vec::new())) });
+    }
     match inner.check().await {
         Ok(()) => {
             tracing::info!(pool = %inner.name, server = %inner.target, connections = config.pool_size, "redis pool open");

@@ -64,6 +64,10 @@ pub fn compile(template: &str, point: HookPoint) -> Result<Command, String> {
             fields.push(parts(field, template, point)?);
         }
     }
+    // What is written out is checked now; what placeholders bring, when it is sent.
+    let written: Vec<Vec<u8>> =
+        template.split(' ').filter(|f| !f.contains("${")).map(|f| f.as_bytes().to_vec()).collect();
+    super::policy::check(&written).map_err(|e| format!("command {template:?}: {e}"))?;
     Ok(Command { text: template.to_string(), fields })
 }
 

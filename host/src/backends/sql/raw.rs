@@ -13,7 +13,9 @@ pub struct Statement {
 }
 
 /// Compiles a statement for `point` in `dialect`. A placeholder written in
-/// quotes (`'${clientid}'`) is bound all the same, quotes dropped.
+/// quotes (`'${clientid}'`) is bound all the same, quotes dropped; one inside
+/// a longer literal (`'pfx-${clientid}'`) is refused, since a bound value can
+/// only ever be a whole value.
 pub fn compile(template: &str, dialect: Dialect, point: HookPoint) -> Result<Statement, String> {
     let mut text = String::with_capacity(template.len());
     let mut params = Vec::new();
@@ -24,9 +26,16 @@ pub fn compile(template: &str, dialect: Dialect, point: HookPoint) -> Result<Sta
         let param = Param::at(&after[2..close], point)?;
         let mut after = &after[close + 1..];
         let mut before = before;
+        let in_literal = (text.matches('\'').count() + before.matches('\'').count()) % 2 == 1;
         if before.ends_with('\'') && after.starts_with('\'') {
             before = &before[..before.len() - 1];
             after = &after[1..];
+        } else if in_literal {
+            let name = &rest[start + 2..start + close];
+            return Err(format!(
+                "`${{{name}}}` is inside a string literal in {template:?}: a value is bound whole, never spliced \
+                 into text; build the text in SQL instead, e.g. CONCAT('pfx-', ${{{name}}}) or 'pfx-' || ${{{name}}}"
+            ));
         }
         text.push_str(before);
         params.push(param);
@@ -107,5 +116,18 @@ mod tests {
         let e = compile("insert into t values(${payload})", Dialect::Sqlite, HookPoint::ClientConnected).unwrap_err();
         assert!(e.contains("not available on client.connected"), "{e}");
         assert!(compile("insert into t values(${clientid)", Dialect::Sqlite, HookPoint::ClientConnected).is_err());
+    }
+
+    /// A placeholder inside a longer literal is refused; quoted whole, or
+    /// after a literal with an escaped quote, it is bound.
+    #[test]
+    fn placeholders_inside_literals() {
+        let point = HookPoint::ClientConnected;
+        for inside in ["values('pfx-${clientid}')", "values('${clientid}-sfx')", "values('a ${clientid} b')"] {
+            let e = compile(inside, Dialect::Mysql, point).unwrap_err();
+            assert!(e.contains("inside a string literal"), "{inside}: {e}");
+        }
+        let ok = compile("values('it''s', '${clientid}', ${username})", Dialect::Postgres, point).unwrap();
+        assert_eq!(ok.text, "values('it''s', $1, $2)");
     }
 }

@@ -34,6 +34,6 @@ impl Backend for Sqlite {
     }
 
     async fn connect(&self, cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
-        Ok(AnyPool::new(SqlPool::Sqlite(pool::connect(cx.entry, cx.base_dir).await?)))
+        Ok(AnyPool::new(SqlPool::Sqlite(pool::connect(cx.entry, cx.base_dir, cx.check_only).await?)))
     }
 }

@@ -30,9 +30,10 @@ impl std::fmt::Debug for SqliteDb {
     }
 }
 
-pub async fn connect(entry: &PoolEntry, base_dir: &Path) -> Result<SqliteDb, ConfigError> {
+/// `check_only`: the store is checked in memory; its file is not made.
+pub async fn connect(entry: &PoolEntry, base_dir: &Path, check_only: bool) -> Result<SqliteDb, ConfigError> {
     let config: SqliteConfig = crate::config::pool_config(entry, "sqlite")?;
-    let connection = if config.database == ":memory:" {
+    let connection = if config.database == ":memory:" || check_only {
         rusqlite::Connection::open_in_memory()
             .map_err(|e| ConfigError::at(&entry.at, format!("cannot open an in-memory SQLite database: {e}")))?
     } else {
