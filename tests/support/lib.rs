@@ -1,7 +1,7 @@
 //! What the end-to-end tests share: a cistern broker started from a
 //! configuration on a free port in a fresh directory, real MQTT clients
 //! (`mosquitto_pub`, `mosquitto_sub`, paho-mqtt, a bare socket client), and a look into the stores: SQLite,
-//! and the Redis server the scripts start (or one a test starts itself).
+//! the Redis and FerretDB servers the scripts start (or ones a test starts itself).
 
 pub mod broker;
 pub mod configs;
@@ -9,6 +9,7 @@ pub mod databases;
 pub mod dynamo;
 pub mod influx;
 pub mod load;
+pub mod mongo;
 pub mod mqtt;
 pub mod raw;
 pub mod redis;

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod dynamo;
 pub mod influxdb;
+pub mod mongo;
 pub mod mysql;
 pub mod opentsdb;
 pub mod pgsql;
