@@ -4,6 +4,7 @@
 //! and the Redis server the scripts start (or one a test starts itself).
 
 pub mod broker;
+pub mod cassandra;
 pub mod configs;
 pub mod databases;
 pub mod dynamo;

@@ -19,6 +19,7 @@ pub static BACKENDS: &[&dyn Backend] = &[
     &super::influxdb::Influxdb,
     &super::opentsdb::Opentsdb,
     &super::dynamo::Dynamo,
+    &super::cassa::Cassa,
 ];
 
 /// Checks a template file's text.
