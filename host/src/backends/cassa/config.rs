@@ -13,7 +13,7 @@ use crate::config::{values, ConfigError, PoolEntry};
 pub struct CassaConfig {
     /// `nodes`: contact points; the driver finds the rest of the cluster.
     #[serde(deserialize_with = "nodes")]
-    pub nodes: Vec<String>,
+    pub nodes: Nodes,
     /// `size`: connections per node.
     #[serde(default = "default_size", deserialize_with = "values::parsed")]
     pub size: usize,
@@ -78,9 +78,12 @@ fn default_logger() -> String {
 /// The seed's logger levels (Erlang's).
 const LEVELS: &[&str] = &["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
-fn nodes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_nodes(&text).map_err(serde::de::Error::custom)
+/// `nodes` as written, then as `host:port` pairs once checked by [`CassaConfig::load`].
+#[derive(Clone, Debug, Default)]
+pub struct Nodes(pub Vec<String>);
+
+fn nodes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Nodes, D::Error> {
+    Ok(Nodes(vec![String::deserialize(d)?]))
 }
 
 /// `host:port` pairs, comma separated; a node without a port is on 9042.
@@ -128,12 +131,14 @@ fn check_keyspace(name: &str) -> Result<(), String> {
 impl CassaConfig {
     /// Reads and checks a pool's keys.
     pub fn load(entry: &PoolEntry) -> Result<CassaConfig, ConfigError> {
-        let config: CassaConfig = crate::config::pool_config(entry, "ecql")?;
+        let mut config: CassaConfig = crate::config::pool_config(entry, "ecql")?;
         let pool = &entry.name;
         let key_error = |key: &str, m: String| {
             let at = entry.options.iter().find(|(k, _)| k == key).map_or(&entry.at, |(_, e)| &e.at);
             ConfigError::at(at, format!("backend.ecql.{pool}.{key}: {m}"))
         };
+        let written = config.nodes.0.concat();
+        config.nodes = Nodes(parse_nodes(&written).map_err(|m| key_error("nodes", m))?);
         if config.size == 0 {
             return Err(key_error("size", "must be at least 1".into()));
         }

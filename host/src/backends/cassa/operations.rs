@@ -68,6 +68,7 @@ fn request_unavailable(e: &RequestError) -> bool {
     match e {
         RequestError::LastAttemptError(a) => attempt_unavailable(a),
         RequestError::EmptyPlan | RequestError::ConnectionPoolError(_) | RequestError::RequestTimeout(_) => true,
+        _ => false,
     }
 }
 

@@ -52,7 +52,7 @@ impl CassaPool {
         let profile = ExecutionProfile::builder().request_timeout(Some(REQUEST_TIMEOUT)).build();
         let size = NonZeroUsize::new(c.size).unwrap_or(NonZeroUsize::MIN);
         let mut builder = SessionBuilder::new()
-            .known_nodes(&c.nodes)
+            .known_nodes(&c.nodes.0)
             .connection_timeout(CONNECT_TIMEOUT)
             .pool_size(PoolSize::PerHost(size))
             .default_execution_profile_handle(profile.into_handle())
@@ -63,9 +63,9 @@ impl CassaPool {
         match builder.build().await {
             Ok(session) => Ok(Arc::new(CachingSession::from(session, STATEMENT_CACHE))),
             Err(e) if operations::session_unavailable(&e) => {
-                Err(CassaError::Unavailable(format!("{}: connecting to {}: {e}", self.name, c.nodes.join(","))))
+                Err(CassaError::Unavailable(format!("{}: connecting to {}: {e}", self.name, c.nodes.0.join(","))))
             }
-            Err(e) => Err(CassaError::Refused(format!("{}: connecting to {}: {e}", self.name, c.nodes.join(",")))),
+            Err(e) => Err(CassaError::Refused(format!("{}: connecting to {}: {e}", self.name, c.nodes.0.join(",")))),
         }
     }
 }
