@@ -181,14 +181,13 @@ fn fetch_ack_and_unsubscribe() {
     let other = Subscriber::start(broker.port, &SubscriberOptions::new("q-other", "cq/a").count(4)).finish();
     assert_eq!(payloads(&other), ["q1", "q2", "q3", "q4"], "another client has its own position");
 
-    k.eventually("q-sub acknowledged q4", SOON, |k| {
-        acked_position(k, "q-sub", "cq/a").filter(|p| *p > id3).map(drop)
-    });
+    k.eventually("q-sub acknowledged q4", SOON, |k| acked_position(k, "q-sub", "cq/a").filter(|p| *p > id3).map(drop));
     // A persistent session holding cq/a, then mosquitto_sub's -U takes it away.
     let _ = Subscriber::start(broker.port, &SubscriberOptions::new("q-sub", "cq/a").persistent())
         .collect_for(Duration::from_millis(500));
-    let _ = Subscriber::start_with(broker.port, &SubscriberOptions::new("q-sub", "cq/other").persistent(), &["-U", "cq/a"])
-        .collect_for(Duration::from_millis(500));
+    let _ =
+        Subscriber::start_with(broker.port, &SubscriberOptions::new("q-sub", "cq/other").persistent(), &["-U", "cq/a"])
+            .collect_for(Duration::from_millis(500));
     k.eventually("the raw cql delete forgot the position", SOON, |k| {
         acked_position(k, "q-sub", "cq/a").is_none().then_some(())
     });
@@ -208,7 +207,10 @@ fn offline_opts_limit_the_fetch() {
     // A message of two hours ago, with an id of cistern's shape for then.
     let old_id = format!("{:016X}0001", (now_ms() - 7_200_000) * 1000);
     k.run(
-        &format!("INSERT INTO {}.msg (topic, msgid, sender, qos, retain, payload) VALUES (?, ?, 'old', 1, 0, 'too old')", k.name),
+        &format!(
+            "INSERT INTO {}.msg (topic, msgid, sender, qos, retain, payload) VALUES (?, ?, 'old', 1, 0, 'too old')",
+            k.name
+        ),
         ("oo/a/old", old_id.as_str()),
     );
     let count = |k: &Keyspace| k.rows("SELECT msgid FROM {ks}.msg", ()).len();
@@ -264,9 +266,12 @@ fn raw_cql_binds_hostile_values() {
     let raw = r#"backend.cassa.hook.client.connected.3 = {"action": {"cql": ["insert into conn(clientid) values(${clientid})"]}, "pool": "pool1"}"#;
     let broker = Broker::start(BIN, &format!("{}\n{raw}\n", k.example_config(configs::base())));
     let client = r#"x'); DROP TABLE conn; -- "é" $1 ?"#;
-    let _ = Subscriber::start(broker.port, &SubscriberOptions::new(client, "raw/x")).collect_for(Duration::from_millis(500));
-    let _ = Subscriber::start(broker.port, &SubscriberOptions::new("plain", "raw/x")).collect_for(Duration::from_millis(500));
-    let rows = k.eventually("both rows", SOON, |k| Some(k.rows("SELECT clientid FROM {ks}.conn", ())).filter(|r| r.len() == 2));
+    let _ = Subscriber::start(broker.port, &SubscriberOptions::new(client, "raw/x"))
+        .collect_for(Duration::from_millis(500));
+    let _ = Subscriber::start(broker.port, &SubscriberOptions::new("plain", "raw/x"))
+        .collect_for(Duration::from_millis(500));
+    let rows = k
+        .eventually("both rows", SOON, |k| Some(k.rows("SELECT clientid FROM {ks}.conn", ())).filter(|r| r.len() == 2));
     let mut ids: Vec<String> = rows.iter().map(|r| text(&r[0]).unwrap()).collect();
     ids.sort();
     assert_eq!(ids, ["plain".to_string(), client.to_string()]);

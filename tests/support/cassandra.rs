@@ -29,7 +29,7 @@ pub struct Keyspace {
     pub name: String,
     pub nodes: String,
     rt: tokio::runtime::Runtime,
-    session: Session,
+    session: std::sync::Mutex<Session>,
 }
 
 fn unique() -> String {
@@ -43,8 +43,7 @@ fn unique() -> String {
 pub fn schema_statements(name: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/cassandra.cql");
     let text = std::fs::read_to_string(&path).expect("sql/cassandra.cql");
-    let text: String =
-        text.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
+    let text: String = text.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
     text.split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -60,10 +59,8 @@ impl Keyspace {
 
     pub fn create_on(nodes: &str) -> Keyspace {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let session = rt
-            .block_on(SessionBuilder::new().known_node(nodes).build())
-            .unwrap_or_else(|e| panic!("connecting to Cassandra at {nodes}: {e}"));
-        let k = Keyspace { name: unique(), nodes: nodes.to_string(), rt, session };
+        let session = connect(&rt, nodes).unwrap_or_else(|e| panic!("connecting to Cassandra at {nodes}: {e}"));
+        let k = Keyspace { name: unique(), nodes: nodes.to_string(), rt, session: std::sync::Mutex::new(session) };
         for statement in schema_statements(&k.name) {
             k.run(&statement, ());
         }
@@ -72,21 +69,31 @@ impl Keyspace {
 
     /// Runs a statement, panicking on failure.
     pub fn run(&self, statement: &str, values: impl scylla::serialize::row::SerializeRow) {
-        self.rt
-            .block_on(self.session.query_unpaged(statement, values))
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        let session = self.session.lock().unwrap();
+        self.rt.block_on(session.query_unpaged(statement, values)).unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 
     /// The rows of a SELECT on this keyspace's tables (`{ks}` stands for its name).
-    pub fn rows(&self, statement: &str, values: impl scylla::serialize::row::SerializeRow) -> Vec<Vec<Option<CqlValue>>> {
+    pub fn rows(
+        &self,
+        statement: &str,
+        values: impl scylla::serialize::row::SerializeRow,
+    ) -> Vec<Vec<Option<CqlValue>>> {
         let statement = statement.replace("{ks}", &self.name);
-        // After a server restart (the outage test) the driver takes a moment to reconnect.
+        // After a server restart (the outage test) a new session is quicker
+        // than waiting out the driver's reconnection backoff.
         let started = Instant::now();
+        let mut session = self.session.lock().unwrap();
         let result = loop {
-            match self.rt.block_on(self.session.query_unpaged(statement.as_str(), &values)) {
+            match self.rt.block_on(session.query_unpaged(statement.as_str(), &values)) {
                 Ok(r) => break r,
-                Err(e) if started.elapsed() > Duration::from_secs(20) => panic!("{statement}: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("{statement}: {e}"),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if let Ok(fresh) = connect(&self.rt, &self.nodes) {
+                        *session = fresh;
+                    }
+                }
             }
         };
         let rows = result.into_rows_result().unwrap_or_else(|e| panic!("{statement}: {e}"));
@@ -125,8 +132,14 @@ impl Keyspace {
 impl Drop for Keyspace {
     fn drop(&mut self) {
         let drop = format!("DROP KEYSPACE IF EXISTS {}", self.name);
-        let _ = self.rt.block_on(self.session.query_unpaged(drop, ()));
+        if let Ok(session) = self.session.lock() {
+            let _ = self.rt.block_on(session.query_unpaged(drop, ()));
+        }
     }
+}
+
+fn connect(rt: &tokio::runtime::Runtime, nodes: &str) -> Result<Session, String> {
+    rt.block_on(SessionBuilder::new().known_node(nodes).build()).map_err(|e| e.to_string())
 }
 
 /// A column as text.

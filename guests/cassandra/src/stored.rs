@@ -11,7 +11,8 @@ use crate::db::{self, text, Row, Value};
 pub const COLUMNS: &str = "topic, msgid, sender, qos, retain, payload, arrived";
 
 /// Inserts (an upsert, keyed on topic and msgid, so a replay stores nothing twice).
-pub const INSERT: &str = "INSERT INTO msg (topic, msgid, sender, qos, retain, payload, arrived) VALUES (?, ?, ?, ?, ?, ?, ?)";
+pub const INSERT: &str =
+    "INSERT INTO msg (topic, msgid, sender, qos, retain, payload, arrived) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
 /// The values of [`INSERT`] for a message.
 pub fn values(m: &Message) -> Result<Vec<Value>, Error> {

@@ -177,7 +177,9 @@ fn to_cql(v: Bind, typ: &ColumnType<'_>) -> Result<Option<CqlValue>, String> {
         },
         Bind::Blob(b) => match native {
             N::Blob => CqlValue::Blob(b),
-            N::Text => CqlValue::Text(String::from_utf8(b).map_err(|_| "bytes that are not UTF-8 cannot go into a text column")?),
+            N::Text => CqlValue::Text(
+                String::from_utf8(b).map_err(|_| "bytes that are not UTF-8 cannot go into a text column")?,
+            ),
             other => return Err(format!("bytes cannot go into a {other:?} column")),
         },
     };
