@@ -10,8 +10,8 @@ scripts/install-deps.sh
 scripts/build-guests.sh
 # The real database servers the tests talk to, on loopback ports of their
 # own; each test takes a database of its own in them.
-scripts/services.sh up mariadb postgres redis influxdb dynalite ferretdb
-eval "$(scripts/services.sh env mariadb postgres redis influxdb dynalite ferretdb)"
+scripts/services.sh up mariadb postgres redis influxdb dynalite ferretdb cassandra
+eval "$(scripts/services.sh env mariadb postgres redis influxdb dynalite ferretdb cassandra)"
 say "running the tests"
 cargo test --workspace "$@"
 # The guests' own unit tests, on the host's target.

@@ -4,6 +4,7 @@
 //! the Redis and FerretDB servers the scripts start (or ones a test starts itself).
 
 pub mod broker;
+pub mod cassandra;
 pub mod configs;
 pub mod databases;
 pub mod dynamo;

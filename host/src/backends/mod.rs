@@ -7,6 +7,7 @@
 //! guests never see a connection or a credential, only a pool's name.
 
 pub mod batch;
+pub mod cassa;
 pub mod dynamo;
 pub mod influxdb;
 pub mod mongo;

@@ -20,6 +20,7 @@ pub static BACKENDS: &[&dyn Backend] = &[
     &super::opentsdb::Opentsdb,
     &super::dynamo::Dynamo,
     &super::mongo::Mongo,
+    &super::cassa::Cassa,
 ];
 
 /// Checks a template file's text.

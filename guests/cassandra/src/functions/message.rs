@@ -1,0 +1,107 @@
+//! Published messages in `msg` (one partition per topic, newest first),
+//! their offline fetch, and each client's acknowledged position per topic
+//! in `acked`: a fetch returns what came after it.
+
+use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Message, Outcome};
+
+use crate::db::{self, text, Value};
+use crate::stored;
+
+/// Rows read per round trip while fetching; a fetch pages until it has what it needs.
+const PAGE: u64 = 500;
+
+/// `on_message_publish` (`min_qos` 1) and `on_message_store` (`min_qos` 0).
+/// The row is keyed on topic and msgid and an INSERT is an upsert, so a
+/// replay from the outbox stores nothing twice.
+pub fn publish(pool: &str, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
+    let Event::MessagePublish(publish) = event else {
+        return Err(wrong_hook("on_message_publish", "message.publish", event));
+    };
+    let m = &publish.message;
+    if m.qos < min_qos {
+        return Ok(Outcome::none());
+    }
+    db::execute(pool, stored::INSERT, &stored::values(m)?)?;
+    Ok(Outcome::none())
+}
+
+/// The client's acknowledged message on `topic`, if any.
+fn position(pool: &str, clientid: &str, topic: &str) -> Result<Option<String>, Error> {
+    let rows =
+        db::query(pool, "SELECT msgid FROM acked WHERE client_id = ? AND topic = ?", &[text(clientid), text(topic)])?;
+    Ok(rows.first().and_then(|r| db::get_text(r, 0)))
+}
+
+/// `on_message_fetch`: the stored messages on the subscribed filter's
+/// topics that came after this client's acknowledged position on each,
+/// oldest first, within `max_returned_count` and `time_range`.
+pub fn fetch(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    let Event::SessionSubscribed(sub) = event else {
+        return Err(wrong_hook("on_message_fetch", "session.subscribed", event));
+    };
+    if sub.resumed {
+        // The broker's live session kept what this subscription missed.
+        return Ok(Outcome::none());
+    }
+    let max = settings::limit(ctx, "max_returned_count")?;
+    let since = settings::limit(ctx, "time_range")?
+        .map(|secs| stored::first_id_at(clock::now_ms().saturating_sub(secs.saturating_mul(1000))));
+    let filter = &sub.subscription.topic;
+    let topics: Vec<String> = if cistern_topic::has_wildcard(filter) {
+        // Topics are the partition keys: listing them reads no message.
+        db::query(pool, "SELECT DISTINCT topic FROM msg", &[])?
+            .iter()
+            .filter_map(|r| db::get_text(r, 0))
+            .filter(|t| cistern_topic::matches(filter, t))
+            .collect()
+    } else {
+        vec![filter.clone()]
+    };
+
+    let statement =
+        format!("SELECT {} FROM msg WHERE topic = ? AND msgid > ? ORDER BY msgid ASC LIMIT ?", stored::COLUMNS);
+    let mut found: Vec<Message> = Vec::new();
+    for topic in &topics {
+        let acked = position(pool, &sub.client.clientid, topic)?;
+        // Past both the acknowledged position and the time range's start.
+        let mut after = acked.into_iter().chain(since.clone()).max().unwrap_or_default();
+        let mut taken = 0u64;
+        loop {
+            let page = max.map_or(PAGE, |m| m - taken).clamp(1, PAGE);
+            let rows = db::query(pool, &statement, &[text(topic), text(&after), Value::Int(page as i32)])?;
+            for m in rows.iter().filter_map(stored::from_row) {
+                after.clone_from(&m.id);
+                taken += 1;
+                found.push(m);
+            }
+            if (rows.len() as u64) < page || max.is_some_and(|m| taken >= m) {
+                break;
+            }
+        }
+    }
+    // The host's ids sort in the order their messages were published.
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(m) = max {
+        found.truncate(m as usize);
+    }
+    Ok(Outcome { deliver: found, ..Outcome::none() })
+}
+
+/// `on_message_acked`: move this client's position on the message's topic
+/// to it; a position only moves forward, so an acknowledgement that
+/// arrives late (or is replayed) leaves a later one in place.
+pub fn acked(pool: &str, event: &Event) -> Result<Outcome, Error> {
+    let Event::MessageAcked(ack) = event else {
+        return Err(wrong_hook("on_message_acked", "message.acked", event));
+    };
+    let (clientid, m) = (&ack.client.clientid, &ack.message);
+    if position(pool, clientid, &m.topic)?.is_some_and(|at| at >= m.id) {
+        return Ok(Outcome::none());
+    }
+    db::execute(
+        pool,
+        "INSERT INTO acked (client_id, topic, msgid) VALUES (?, ?, ?)",
+        &[text(clientid), text(&m.topic), Value::Text(m.id.clone())],
+    )?;
+    Ok(Outcome::none())
+}
