@@ -11,6 +11,7 @@ mod error;
 mod fuzz;
 mod hook;
 mod parse;
+mod secret;
 mod typed;
 pub mod values;
 
@@ -22,6 +23,7 @@ pub use cistern::{CisternConfig, Limits, OutboxSettings};
 pub use error::{ConfigError, Location};
 pub use hook::{ActionSpec, HookConfig, OfflineOpts};
 pub use parse::Entry;
+pub use secret::Secret;
 
 /// A whole, validated configuration.
 #[derive(Debug, Clone)]

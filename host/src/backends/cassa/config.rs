@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::config::{values, ConfigError, PoolEntry};
+use crate::config::{values, ConfigError, PoolEntry, Secret};
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,23 +31,6 @@ pub struct CassaConfig {
     /// log filter decides (`RUST_LOG`).
     #[serde(default = "default_logger")]
     pub logger: String,
-}
-
-/// A credential: kept out of `Debug` output, and so out of logs.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<hidden>")
-    }
 }
 
 impl fmt::Debug for CassaConfig {

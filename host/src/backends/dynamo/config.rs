@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::config::{values, BackendConfig, ConfigError, PoolEntry};
+use crate::config::{values, BackendConfig, ConfigError, PoolEntry, Secret};
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,23 +21,6 @@ pub struct DynamoConfig {
     /// `backend.dynamo.region`, filled in by [`DynamoConfig::load`].
     #[serde(skip)]
     pub region: String,
-}
-
-/// A credential: kept out of `Debug` output, and so out of logs.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<hidden>")
-    }
 }
 
 impl fmt::Debug for DynamoConfig {
@@ -131,7 +114,7 @@ mod tests {
             server: "http://h:1".into(),
             pool_size: 1,
             aws_access_key_id: "AKIA".into(),
-            aws_secret_access_key: Secret("TZt7XoRi+vtCJYQ9".into()),
+            aws_secret_access_key: Secret::from("TZt7XoRi+vtCJYQ9".to_string()),
             region: "us-west-2".into(),
         };
         let shown = format!("{c:?}");

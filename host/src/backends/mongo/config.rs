@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{values, BackendConfig, ConfigError, PoolEntry};
+use crate::config::{values, BackendConfig, ConfigError, PoolEntry, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,17 +78,6 @@ pub enum RMode {
     Master,
     /// Reads from a secondary when there is one (secondaryPreferred).
     SlaveOk,
-}
-
-/// A password: never shown, whatever prints the configuration.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"(hidden)\"")
-    }
 }
 
 /// `backend.mongo.topology.*`, the seed's names for its Erlang driver's

@@ -173,7 +173,7 @@ fn client_options(loaded: &Loaded, name: &str) -> Result<(ClientOptions, Option<
     if let Some(login) = &c.login {
         let mut cred = Credential::default();
         cred.username = Some(login.clone());
-        cred.password = c.password.as_ref().map(|p| p.0.clone());
+        cred.password = c.password.as_ref().map(|p| p.expose().to_string());
         cred.source = Some(c.auth_source.clone().unwrap_or_else(|| c.database.clone()));
         o.credential = Some(cred);
     }
