@@ -1,5 +1,6 @@
-//! The `${name}` parameters raw actions (`sql`, `commands`) use: their
-//! names, which hook points offer them, and their values for one event.
+//! The `${name}` parameters raw actions (`sql`, `commands`, `cql`) use: their
+//! names, which hook points offer them, their values for one event, and how
+//! a statement's placeholders become bound markers.
 
 use crate::model::{Event, HookPoint};
 
@@ -28,6 +29,46 @@ pub enum Value<'a> {
     Bytes(&'a [u8]),
     /// Milliseconds since the Unix epoch.
     TimestampMs(u64),
+}
+
+/// A statement's `${name}` placeholders, turned into the database's bound
+/// markers (`marker(n)` for the n-th, from 1), and the parameters to bind.
+/// A placeholder written in quotes (`'${clientid}'`) is bound all the same,
+/// quotes dropped; one inside a longer literal (`'pfx-${clientid}'`) is
+/// refused, since a bound value can only ever be a whole value.
+pub fn bind_markers(
+    template: &str,
+    point: HookPoint,
+    marker: impl Fn(usize) -> String,
+) -> Result<(String, Vec<Param>), String> {
+    let mut text = String::with_capacity(template.len());
+    let mut params = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let (before, after) = rest.split_at(start);
+        let close = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {template:?}"))?;
+        let param = Param::at(&after[2..close], point)?;
+        let mut after = &after[close + 1..];
+        let mut before = before;
+        let in_literal = (text.matches('\'').count() + before.matches('\'').count()) % 2 == 1;
+        if before.ends_with('\'') && after.starts_with('\'') {
+            before = &before[..before.len() - 1];
+            after = &after[1..];
+        } else if in_literal {
+            let name = &rest[start + 2..start + close];
+            return Err(format!(
+                "`${{{name}}}` is inside a string literal in {template:?}: a value is bound whole, never spliced \
+                 into text; build the text in the statement instead, e.g. CONCAT('pfx-', ${{{name}}}) or \
+                 'pfx-' || ${{{name}}} in SQL"
+            ));
+        }
+        text.push_str(before);
+        params.push(param);
+        text.push_str(&marker(params.len()));
+        rest = after;
+    }
+    text.push_str(rest);
+    Ok((text, params))
 }
 
 impl Param {

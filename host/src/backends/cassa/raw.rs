@@ -4,7 +4,7 @@
 
 use super::operations::{self, Bind, CassaError};
 use super::CassaPool;
-use crate::actions::params::{Param, Value};
+use crate::actions::params::{bind_markers, Param, Value};
 use crate::backends::{RawAction, RawError};
 use crate::model::{Event, HookPoint};
 
@@ -15,26 +15,10 @@ pub struct Statement {
     params: Vec<Param>,
 }
 
-/// Compiles a statement for `point`. A placeholder written in quotes
-/// (`'${clientid}'`) is bound all the same, quotes dropped.
+/// Compiles a statement for `point`: placeholders become `?` markers (see
+/// [`bind_markers`]).
 pub fn compile(template: &str, point: HookPoint) -> Result<Statement, String> {
-    let mut text = String::with_capacity(template.len());
-    let mut params = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        let (mut before, after) = rest.split_at(start);
-        let close = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {template:?}"))?;
-        params.push(Param::at(&after[2..close], point)?);
-        let mut after = &after[close + 1..];
-        if before.ends_with('\'') && after.starts_with('\'') {
-            before = &before[..before.len() - 1];
-            after = &after[1..];
-        }
-        text.push_str(before);
-        text.push('?');
-        rest = after;
-    }
-    text.push_str(rest);
+    let (text, params) = bind_markers(template, point, |_| "?".to_string())?;
     Ok(Statement { text, params })
 }
 

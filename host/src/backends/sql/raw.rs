@@ -1,7 +1,7 @@
 //! Raw SQL actions: `${name}` placeholders compiled once, at load, into the
 //! dialect's bound parameters. A value can never change a statement's text.
 
-use crate::actions::params::{Param, Value};
+use crate::actions::params::{bind_markers, Param, Value};
 use crate::backends::sql::{Dialect, SqlValue};
 use crate::model::{Event, HookPoint};
 
@@ -17,35 +17,10 @@ pub struct Statement {
 /// a longer literal (`'pfx-${clientid}'`) is refused, since a bound value can
 /// only ever be a whole value.
 pub fn compile(template: &str, dialect: Dialect, point: HookPoint) -> Result<Statement, String> {
-    let mut text = String::with_capacity(template.len());
-    let mut params = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        let (before, after) = rest.split_at(start);
-        let close = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in {template:?}"))?;
-        let param = Param::at(&after[2..close], point)?;
-        let mut after = &after[close + 1..];
-        let mut before = before;
-        let in_literal = (text.matches('\'').count() + before.matches('\'').count()) % 2 == 1;
-        if before.ends_with('\'') && after.starts_with('\'') {
-            before = &before[..before.len() - 1];
-            after = &after[1..];
-        } else if in_literal {
-            let name = &rest[start + 2..start + close];
-            return Err(format!(
-                "`${{{name}}}` is inside a string literal in {template:?}: a value is bound whole, never spliced \
-                 into text; build the text in SQL instead, e.g. CONCAT('pfx-', ${{{name}}}) or 'pfx-' || ${{{name}}}"
-            ));
-        }
-        text.push_str(before);
-        params.push(param);
-        match dialect {
-            Dialect::Postgres => text.push_str(&format!("${}", params.len())),
-            Dialect::Sqlite | Dialect::Mysql => text.push('?'),
-        }
-        rest = after;
-    }
-    text.push_str(rest);
+    let (text, params) = bind_markers(template, point, |n| match dialect {
+        Dialect::Postgres => format!("${n}"),
+        Dialect::Sqlite | Dialect::Mysql => "?".to_string(),
+    })?;
     Ok(Statement { text, params })
 }
 
