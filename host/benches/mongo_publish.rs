@@ -17,51 +17,18 @@
 //! (`CISTERN_BENCH_MESSAGES` per round, `CISTERN_BENCH_IN_FLIGHT`,
 //! `CISTERN_BENCH_POOL_SIZE`).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
 use cistern::backends::mongo::{operations, MongoPool};
 use cistern::config::Config;
-use cistern::model::{Client, Event, Message};
+use cistern::model::Message;
 use cistern::runtime::Runtime;
 use cistern_tests::mongo::{FerretServer, Mongo};
+use common::{handler, Handler};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 
 const ROUNDS: usize = 5;
-
-type Handler = Arc<dyn Fn(Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn events(runtime: &Runtime, n: usize) -> Vec<Event> {
-    (0..n)
-        .map(|i| Event::MessagePublish {
-            client: Client {
-                clientid: format!("bench-pub-{}", i % 8),
-                username: None,
-                peerhost: Some("127.0.0.1".into()),
-                node: "cistern@127.0.0.1".into(),
-                clean_start: true,
-                persistent: false,
-            },
-            message: Message {
-                id: runtime.ids.next(),
-                topic: format!("bench/{}/data", i % 16),
-                payload: bytes::Bytes::from(format!("{{\"seq\": {i}, \"temperature\": 21.5}}")),
-                qos: 1,
-                retain: false,
-                sender: format!("bench-pub-{}", i % 8),
-                timestamp_ms: 1_700_000_000_000,
-            },
-        })
-        .collect()
-}
 
 /// The document the stock guest stores for `m` under `mongo_json`.
 fn document(m: &Message) -> Document {
@@ -80,68 +47,28 @@ fn document(m: &Message) -> Document {
 
 /// The plain program: `insert_one` of each document on the driver's own client.
 fn plain(collection: mongodb::Collection<Document>) -> Handler {
-    Arc::new(move |e| {
+    handler(move |_, message| {
         let collection = collection.clone();
-        Box::pin(async move {
-            let Event::MessagePublish { message, .. } = e else { return };
+        async move {
             collection.insert_one(document(&message)).await.expect("insert");
-        })
+        }
     })
 }
 
 /// cistern's pool and operations, with no guest.
 fn host_only(pool: MongoPool) -> Handler {
-    Arc::new(move |e| {
+    handler(move |_, message| {
         let pool = pool.clone();
-        Box::pin(async move {
-            let Event::MessagePublish { message, .. } = e else { return };
+        async move {
             assert!(operations::insert_one(&pool, "mqtt_msg", document(&message)).await.expect("insert"));
-        })
+        }
     })
-}
-
-/// The whole of cistern: the event through the runtime and the stock guest.
-fn through_cistern(runtime: Arc<Runtime>) -> Handler {
-    Arc::new(move |e| {
-        let runtime = runtime.clone();
-        Box::pin(async move {
-            runtime.handle(e).await;
-        })
-    })
-}
-
-/// Runs `events` with `in_flight` workers taking the next event each; returns messages per second.
-async fn run(events: Vec<Event>, in_flight: usize, handle: &Handler) -> f64 {
-    let n = events.len();
-    let events: Arc<Vec<Mutex<Option<Event>>>> = Arc::new(events.into_iter().map(|e| Mutex::new(Some(e))).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (events, next, handle) = (events.clone(), next.clone(), handle.clone());
-            tokio::spawn(async move {
-                while let Some(slot) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let e = slot.lock().unwrap().take().expect("each event once");
-                    handle(e).await;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
-    let per_round = env_or("CISTERN_BENCH_MESSAGES", 5_000);
-    let in_flight = env_or("CISTERN_BENCH_IN_FLIGHT", 64);
-    let pool_size = env_or("CISTERN_BENCH_POOL_SIZE", 8);
+    let per_round = common::env_or("CISTERN_BENCH_MESSAGES", 5_000);
+    let in_flight = common::env_or("CISTERN_BENCH_IN_FLIGHT", 64);
+    let pool_size = common::env_or("CISTERN_BENCH_POOL_SIZE", 8);
     let server = FerretServer::start();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -174,36 +101,17 @@ fn main() {
         let paths: [(&str, Handler); 3] = [
             ("plain mongodb driver", plain(collection)),
             ("cistern pool, no guest", host_only(pool)),
-            ("through cistern", through_cistern(runtime.clone())),
+            ("through cistern", common::through_cistern(runtime.clone())),
         ];
-
-        for (_, handle) in &paths {
-            run(events(&runtime, 500), in_flight, handle).await;
-        }
-        let mut rates: [Vec<f64>; 3] = Default::default();
-        for _ in 0..ROUNDS {
-            for (i, (_, handle)) in paths.iter().enumerate() {
-                rates[i].push(run(events(&runtime, per_round), in_flight, handle).await);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let metric = |name: &str| -> u64 {
-            runtime
-                .metrics
-                .render()
-                .lines()
-                .filter(|l| l.starts_with(name))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .sum()
-        };
-        assert_eq!(metric("cistern_action_failures_total"), 0, "cistern failed to store some messages");
-        assert_eq!(metric("cistern_action_deferred_total"), 0, "cistern deferred some messages to its outbox");
+        let events = |_, _| common::publishes(&runtime, per_round, 1, "/data", 0);
+        let warm_up = (0..3).map(|_| common::publishes(&runtime, 500, 1, "/data", 0)).collect();
+        let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
+        common::assert_all_stored(&runtime);
         let stored = client.database(&mongo.name).collection::<Document>("mqtt_msg").count_documents(doc! {}).await;
         let expected = 3 * (500 + ROUNDS * per_round) as u64;
         assert_eq!(stored.unwrap(), expected, "every path stored every message, once");
 
-        let medians: Vec<f64> = rates.iter().map(|r| median(&mut r.clone())).collect();
-        let (plain, host, cistern) = (medians[0], medians[1], medians[2]);
+        let (plain, host, cistern) = (common::median(&rates[0]), common::median(&rates[1]), common::median(&rates[2]));
         println!(
             "mongo_publish: QoS 1 message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, \
              {pool_size} connections, median msg/s: through cistern {cistern:.0}, plain mongodb driver {plain:.0}, \
@@ -211,8 +119,6 @@ fn main() {
             cistern / plain,
             host / plain
         );
-        for ((name, _), r) in paths.iter().zip(&rates) {
-            println!("  rounds, {name}: {:?}", r.iter().map(|x| x.round()).collect::<Vec<_>>());
-        }
+        common::print_rounds(&paths, &rates);
     });
 }

@@ -17,51 +17,21 @@
 //! `CISTERN_BENCH_POOL_SIZE`, `CISTERN_BENCH_QOS`: 0 stores nothing, which
 //! measures the call alone).
 
-use std::future::Future;
-use std::pin::Pin;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use cistern::backends::redis::{operations, RedisPool};
 use cistern::config::Config;
-use cistern::model::{Client, Event, Message};
+use cistern::model::Message;
 use cistern::runtime::Runtime;
 use cistern_tests::RedisServer;
+use common::{handler, Handler};
 use redis::aio::ConnectionManager;
 
 const ROUNDS: usize = 5;
 const TTL: u64 = 3600;
-
-type Handler = Arc<dyn Fn(Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn events(runtime: &Runtime, n: usize, qos: u8) -> Vec<Event> {
-    (0..n)
-        .map(|i| Event::MessagePublish {
-            client: Client {
-                clientid: format!("bench-pub-{}", i % 8),
-                username: None,
-                peerhost: Some("127.0.0.1".into()),
-                node: "cistern@127.0.0.1".into(),
-                clean_start: true,
-                persistent: false,
-            },
-            message: Message {
-                id: runtime.ids.next(),
-                topic: format!("bench/{}/data", i % 16),
-                payload: bytes::Bytes::from(format!("{{\"seq\": {i}, \"temperature\": 21.5}}")),
-                qos,
-                retain: false,
-                sender: format!("bench-pub-{}", i % 8),
-                timestamp_ms: 1_700_000_000_000,
-            },
-        })
-        .collect()
-}
 
 /// The guest's `on_message_publish` commands, argument by argument.
 fn commands(m: &Message) -> Vec<Vec<Vec<u8>>> {
@@ -98,11 +68,10 @@ fn commands(m: &Message) -> Vec<Vec<Vec<u8>>> {
 
 /// The plain program: a redis-rs pipeline of those commands on its own connections, in turn.
 fn plain(connections: Vec<ConnectionManager>) -> Handler {
-    let turn = AtomicUsize::new(0);
-    Arc::new(move |e| {
+    let (connections, turn) = (Arc::new(connections), Arc::new(AtomicUsize::new(0)));
+    handler(move |_, message| {
         let mut con = connections[turn.fetch_add(1, Ordering::Relaxed) % connections.len()].clone();
-        Box::pin(async move {
-            let Event::MessagePublish { message, .. } = e else { return };
+        async move {
             if message.qos < 1 {
                 return;
             }
@@ -114,66 +83,27 @@ fn plain(connections: Vec<ConnectionManager>) -> Handler {
                 }
             }
             pipe.exec_async(&mut con).await.expect("pipeline");
-        })
+        }
     })
 }
 
 /// cistern's pool and operations, with no guest.
 fn host_only(pool: RedisPool) -> Handler {
-    Arc::new(move |e| {
+    handler(move |_, message| {
         let pool = pool.clone();
-        Box::pin(async move {
-            let Event::MessagePublish { message, .. } = e else { return };
+        async move {
             if message.qos >= 1 {
                 operations::exec(&pool, &commands(&message), false).await.expect("exec");
             }
-        })
+        }
     })
-}
-
-/// The whole of cistern: the event through the runtime and the stock guest.
-fn through_cistern(runtime: Arc<Runtime>) -> Handler {
-    Arc::new(move |e| {
-        let runtime = runtime.clone();
-        Box::pin(async move {
-            runtime.handle(e).await;
-        })
-    })
-}
-
-/// Runs `events` with `in_flight` workers taking the next event each; returns messages per second.
-async fn run(events: Vec<Event>, in_flight: usize, handle: &Handler) -> f64 {
-    let n = events.len();
-    let events: Arc<Vec<Mutex<Option<Event>>>> = Arc::new(events.into_iter().map(|e| Mutex::new(Some(e))).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (events, next, handle) = (events.clone(), next.clone(), handle.clone());
-            tokio::spawn(async move {
-                while let Some(slot) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let e = slot.lock().unwrap().take().expect("each event once");
-                    handle(e).await;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
-    let per_round = env_or("CISTERN_BENCH_MESSAGES", 20_000);
-    let in_flight = env_or("CISTERN_BENCH_IN_FLIGHT", 64);
-    let pool_size = env_or("CISTERN_BENCH_POOL_SIZE", 8);
-    let qos = env_or("CISTERN_BENCH_QOS", 1) as u8;
+    let per_round = common::env_or("CISTERN_BENCH_MESSAGES", 20_000);
+    let in_flight = common::env_or("CISTERN_BENCH_IN_FLIGHT", 64);
+    let pool_size = common::env_or("CISTERN_BENCH_POOL_SIZE", 8);
+    let qos = common::env_or("CISTERN_BENCH_QOS", 1) as u8;
     let server = RedisServer::start();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -197,31 +127,14 @@ fn main() {
         let paths: [(&str, Handler); 3] = [
             ("plain redis-rs", plain(connections)),
             ("cistern pool, no guest", host_only(pool)),
-            ("through cistern", through_cistern(runtime.clone())),
+            ("through cistern", common::through_cistern(runtime.clone())),
         ];
+        let events = |_, _| common::publishes(&runtime, per_round, qos, "/data", 0);
+        let warm_up = (0..3).map(|_| common::publishes(&runtime, 2_000, qos, "/data", 0)).collect();
+        let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
+        common::assert_all_stored(&runtime);
 
-        // Warm up every path (guest instances, connections).
-        for (_, handle) in &paths {
-            run(events(&runtime, 2_000, qos), in_flight, handle).await;
-        }
-        let mut rates: [Vec<f64>; 3] = Default::default();
-        for _ in 0..ROUNDS {
-            for (i, (_, handle)) in paths.iter().enumerate() {
-                rates[i].push(run(events(&runtime, per_round, qos), in_flight, handle).await);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let failures: u64 = runtime
-            .metrics
-            .render()
-            .lines()
-            .filter(|l| l.starts_with("cistern_action_failures_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
-        assert_eq!(failures, 0, "cistern failed to store some messages");
-
-        let medians: Vec<f64> = rates.iter().map(|r| median(&mut r.clone())).collect();
-        let (plain, host, cistern) = (medians[0], medians[1], medians[2]);
+        let (plain, host, cistern) = (common::median(&rates[0]), common::median(&rates[1]), common::median(&rates[2]));
         println!(
             "redis_publish: QoS {qos} message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, \
              {pool_size} connections, median msg/s: through cistern {cistern:.0}, plain redis-rs {plain:.0}, \
@@ -229,8 +142,6 @@ fn main() {
             cistern / plain,
             host / plain
         );
-        for ((name, _), r) in paths.iter().zip(&rates) {
-            println!("  rounds, {name}: {:?}", r.iter().map(|x| x.round()).collect::<Vec<_>>());
-        }
+        common::print_rounds(&paths, &rates);
     });
 }

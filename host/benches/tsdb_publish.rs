@@ -10,15 +10,17 @@
 //! then `cargo bench -p cistern --bench tsdb_publish` (`CISTERN_BENCH_MESSAGES`
 //! per round, `CISTERN_BENCH_IN_FLIGHT`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use cistern::backends::batch::{Batcher, Limits, Sink, WriteError};
 use cistern::config::Config;
-use cistern::model::{Client, Event, Message};
+use cistern::model::{Client, Message};
 use cistern::runtime::Runtime;
 use cistern_tests::influx;
+use common::{handler, Handler};
 
 const ROUNDS: usize = 5;
 const BATCH: usize = 1000;
@@ -26,34 +28,6 @@ const WORKERS: usize = 8;
 const TSDB_BATCH: usize = 50;
 const INFLUX_TEMPLATE: &str = r#"{"bench/#": {"measurement": "bench", "tags": {"clientid": "$clientid", "seq": ["$payload", "seq"]}, "fields": {"temperature": ["$payload", "temperature"]}, "timestamp": "$timestamp"}}"#;
 const TSDB_TEMPLATE: &str = r#"{"bench/#": {"measurement": "bench", "tags": {"clientid": "$clientid", "seq": ["$payload", "seq"]}, "value": ["$payload", "temperature"], "timestamp": "$timestamp"}}"#;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn events(runtime: &Runtime, round: usize, n: usize) -> Vec<Event> {
-    (0..n)
-        .map(|i| Event::MessagePublish {
-            client: Client {
-                clientid: format!("bench-pub-{}", i % 8),
-                username: None,
-                peerhost: Some("127.0.0.1".into()),
-                node: "cistern@127.0.0.1".into(),
-                clean_start: true,
-                persistent: false,
-            },
-            message: Message {
-                id: runtime.ids.next(),
-                topic: format!("bench/{}", i % 16),
-                payload: bytes::Bytes::from(format!("{{\"seq\": {}, \"temperature\": 21.5}}", round * n + i)),
-                qos: 1,
-                retain: false,
-                sender: format!("bench-pub-{}", i % 8),
-                timestamp_ms: 1_700_000_000_000 + i as u64,
-            },
-        })
-        .collect()
-}
 
 fn view(client: &Client, m: &Message) -> (String, String) {
     (client.clientid.clone(), m.topic.clone())
@@ -81,15 +55,12 @@ impl Sink for Plain {
     }
 }
 
-type Handler = Arc<dyn Fn(Event) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
-
 fn plain(batcher: Batcher, influx: bool) -> Handler {
     let influx_t = Arc::new(cistern_template::influxdb::parse(INFLUX_TEMPLATE).unwrap());
     let tsdb_t = Arc::new(cistern_template::opentsdb::parse(TSDB_TEMPLATE).unwrap());
-    Arc::new(move |e| {
+    handler(move |client, message| {
         let (batcher, influx_t, tsdb_t) = (batcher.clone(), influx_t.clone(), tsdb_t.clone());
-        Box::pin(async move {
-            let Event::MessagePublish { client, message } = e else { return };
+        async move {
             let (clientid, topic) = view(&client, &message);
             let m = cistern_template::Message {
                 id: &message.id,
@@ -107,49 +78,13 @@ fn plain(batcher: Batcher, influx: bool) -> Handler {
                 tsdb_t[0].points(&m).unwrap().iter().map(|p| p.json()).collect()
             };
             batcher.write(items).await.expect("plain write");
-        })
+        }
     })
-}
-
-fn through_cistern(runtime: Arc<Runtime>) -> Handler {
-    Arc::new(move |e| {
-        let runtime = runtime.clone();
-        Box::pin(async move {
-            runtime.handle(e).await;
-        })
-    })
-}
-
-async fn run(events: Vec<Event>, in_flight: usize, handle: &Handler) -> f64 {
-    let n = events.len();
-    let events: Arc<Vec<Mutex<Option<Event>>>> = Arc::new(events.into_iter().map(|e| Mutex::new(Some(e))).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (events, next, handle) = (events.clone(), next.clone(), handle.clone());
-            tokio::spawn(async move {
-                while let Some(slot) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let e = slot.lock().unwrap().take().expect("each event once");
-                    handle(e).await;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
-    let per_round = env_or("CISTERN_BENCH_MESSAGES", 5_000);
-    let in_flight = env_or("CISTERN_BENCH_IN_FLIGHT", 64);
+    let per_round = common::env_or("CISTERN_BENCH_MESSAGES", 5_000);
+    let in_flight = common::env_or("CISTERN_BENCH_IN_FLIGHT", 64);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let db = influx::create_database("bench").await;
@@ -188,26 +123,18 @@ fn main() {
             };
             let sink = Plain { client: client.clone(), url, json: !influx };
             let limits = Limits { max_points, max_wait: Duration::from_millis(5), workers: WORKERS };
-            let paths: [Handler; 2] =
-                [plain(Batcher::start(Arc::new(sink), limits), influx), through_cistern(runtime.clone())];
-            for handle in &paths {
-                run(events(&runtime, 0, 500), in_flight, handle).await;
-            }
-            let mut rates: [Vec<f64>; 2] = Default::default();
-            for round in 1..=ROUNDS {
-                for (i, handle) in paths.iter().enumerate() {
-                    rates[i].push(run(events(&runtime, round * 2 + i, per_round), in_flight, handle).await);
-                }
-            }
-            let failures: u64 = runtime
-                .metrics
-                .render()
-                .lines()
-                .filter(|l| l.starts_with("cistern_action_failures_total") || l.starts_with("cistern_action_deferred_total"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .sum();
-            assert_eq!(failures, 0, "cistern failed or deferred some writes");
-            let (p, c) = (median(&mut rates[0]), median(&mut rates[1]));
+            let paths: [(&str, Handler); 2] = [
+                ("plain client", plain(Batcher::start(Arc::new(sink), limits), influx)),
+                ("through cistern", common::through_cistern(runtime.clone())),
+            ];
+            // Each round's points are new (their seq tag), so none overwrites another.
+            let events = |path: usize, round: usize| {
+                common::publishes(&runtime, per_round, 1, "", ((round + 1) * 2 + path) * per_round)
+            };
+            let warm_up = (0..2).map(|_| common::publishes(&runtime, 500, 1, "", 0)).collect();
+            let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
+            common::assert_all_stored(&runtime);
+            let (p, c) = (common::median(&rates[0]), common::median(&rates[1]));
             let name = if influx { "InfluxDB HTTP" } else { "OpenTSDB /api/put" };
             lines.push(format!(
                 "{name}: median points/s through cistern {c:.0}, plain client {p:.0}, ratio cistern/plain {:.2} \

@@ -1,0 +1,162 @@
+//! What the `*_publish` benchmarks share: the published events, the paths
+//! they run through, the loop that keeps a fixed number of them in flight,
+//! interleaved rounds and their medians, and the runtime's counters.
+//!
+//! Each benchmark measures cistern against a plain program doing the same
+//! writes in the same process and run, so that the machine's noise falls on
+//! both alike and the ratio is what it reports.
+
+// Each benchmark uses the part of this it needs.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cistern::model::{Client, Event, Message};
+use cistern::runtime::Runtime;
+
+/// One way of handling a published event (cistern, or a plain program).
+pub type Handler = Arc<dyn Fn(Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `n` QoS `qos` publishes from 8 clients on 16 topics (`bench/<k>` then
+/// `suffix`), JSON payloads numbered from `first`, ids from the runtime.
+pub fn publishes(runtime: &Runtime, n: usize, qos: u8, suffix: &str, first: usize) -> Vec<Event> {
+    (0..n)
+        .map(|i| Event::MessagePublish {
+            client: Client {
+                clientid: format!("bench-pub-{}", i % 8),
+                username: None,
+                peerhost: Some("127.0.0.1".into()),
+                node: "cistern@127.0.0.1".into(),
+                clean_start: true,
+                persistent: false,
+            },
+            message: Message {
+                id: runtime.ids.next(),
+                topic: format!("bench/{}{suffix}", i % 16),
+                payload: bytes::Bytes::from(format!("{{\"seq\": {}, \"temperature\": 21.5}}", first + i)),
+                qos,
+                retain: false,
+                sender: format!("bench-pub-{}", i % 8),
+                timestamp_ms: 1_700_000_000_000 + i as u64,
+            },
+        })
+        .collect()
+}
+
+/// The publish's message; a benchmark only sends publishes.
+pub fn message(e: Event) -> (Client, Message) {
+    match e {
+        Event::MessagePublish { client, message } => (client, message),
+        other => panic!("a benchmark sent {other:?}"),
+    }
+}
+
+/// A handler from an async function of the published message.
+pub fn handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Client, Message) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |e| {
+        let (client, m) = message(e);
+        Box::pin(f(client, m))
+    })
+}
+
+/// The whole of cistern: the event through the runtime and its guests.
+pub fn through_cistern(runtime: Arc<Runtime>) -> Handler {
+    Arc::new(move |e| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            runtime.handle(e).await;
+        })
+    })
+}
+
+/// Runs `events` with `in_flight` workers taking the next event each;
+/// returns events per second.
+pub async fn run(events: Vec<Event>, in_flight: usize, handle: &Handler) -> f64 {
+    let n = events.len();
+    let events: Arc<Vec<Mutex<Option<Event>>>> = Arc::new(events.into_iter().map(|e| Mutex::new(Some(e))).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (events, next, handle) = (events.clone(), next.clone(), handle.clone());
+            tokio::spawn(async move {
+                while let Some(slot) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let e = slot.lock().unwrap().take().expect("each event once");
+                    handle(e).await;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A warm-up, then `rounds` rounds in which each path in turn handles the
+/// events `events(path, round)` makes; the rates per path, in round order.
+pub async fn interleaved(
+    paths: &[(&str, Handler)],
+    rounds: usize,
+    in_flight: usize,
+    mut events: impl FnMut(usize, usize) -> Vec<Event>,
+    warm_up: Vec<Vec<Event>>,
+) -> Vec<Vec<f64>> {
+    for ((_, handle), events) in paths.iter().zip(warm_up) {
+        run(events, in_flight, handle).await;
+    }
+    let mut rates = vec![Vec::new(); paths.len()];
+    for round in 0..rounds {
+        for (i, (_, handle)) in paths.iter().enumerate() {
+            rates[i].push(run(events(i, round), in_flight, handle).await);
+        }
+        // A breath between rounds, so one round's stragglers (a flush, a
+        // compaction) fall less on the next path's.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    rates
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The sum of a counter over all its labels on the runtime's `/metrics`.
+pub fn metric(runtime: &Runtime, name: &str) -> u64 {
+    runtime
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Fails the benchmark if cistern failed or deferred a write: a rate of
+/// writes that did not happen would be no rate at all.
+pub fn assert_all_stored(runtime: &Runtime) {
+    assert_eq!(metric(runtime, "cistern_action_failures_total"), 0, "cistern failed to store some messages");
+    assert_eq!(metric(runtime, "cistern_action_deferred_total"), 0, "cistern deferred some messages to its outbox");
+}
+
+/// The per-path lines: the median and each round's rate.
+pub fn print_rounds(paths: &[(&str, Handler)], rates: &[Vec<f64>]) {
+    for ((name, _), r) in paths.iter().zip(rates) {
+        println!("  {name}: median {:.0}/s, rounds {:?}", median(r), r.iter().map(|x| x.round()).collect::<Vec<_>>());
+    }
+}
