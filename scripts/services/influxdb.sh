@@ -10,6 +10,8 @@
 # (backup/restore RPC, default 18088), CISTERN_INFLUX_UDP_PORT (UDP line
 # protocol into database mqtt, default 18089), CISTERN_OPENTSDB_PORT (OpenTSDB
 # telnet and HTTP into database opentsdb, default 14242).
+# With CISTERN_INFLUX_ADMIN_USER and CISTERN_INFLUX_ADMIN_PASSWORD set, the
+# HTTP API asks for credentials (auth-enabled) and that admin is created.
 # Debian's `influxdb` (1.6; influxd only, no `influx` client), kept from
 # starting as a system service when installed; run with a config this script
 # writes. Meta, data, WAL, config, log and PID file under "$CISTERN_RUN/influxdb/".
@@ -25,6 +27,10 @@ CONF="$DIR/influxdb.conf"
 PIDFILE="$DIR/influxdb.pid"
 LOG="$DIR/influxdb.log"
 COMM=influxd
+ADMIN_USER=${CISTERN_INFLUX_ADMIN_USER:-}
+ADMIN_PASSWORD=${CISTERN_INFLUX_ADMIN_PASSWORD:-}
+AUTH=false
+[ -n "$ADMIN_USER" ] && AUTH=true
 
 server_pid() { read_pid "$PIDFILE"; }
 running() { pid_is "$(server_pid)" "$COMM"; }
@@ -64,7 +70,7 @@ bind-address = "127.0.0.1:$RPC_PORT"
 [http]
   enabled = true
   bind-address = "127.0.0.1:$PORT"
-  auth-enabled = false
+  auth-enabled = $AUTH
 
 [[udp]]
   enabled = true
@@ -80,11 +86,22 @@ EOF
 
 # HTTP /api/put on the opentsdb port answers 500 "database not found" until
 # its database exists (telnet and UDP writes create theirs; HTTP does not).
+influx_query() {
+  local credentials=()
+  $AUTH && credentials=(-u "$ADMIN_USER:$ADMIN_PASSWORD")
+  curl -sS --max-time 10 "${credentials[@]}" -XPOST "http://127.0.0.1:$PORT/query" --data-urlencode "q=$1" 2>&1
+}
+
 create_databases() {
   local db out
+  if $AUTH; then
+    # Allowed without credentials while no admin exists; the same statement
+    # again, with them, once it does (a restart).
+    out=$(influx_query "CREATE USER \"$ADMIN_USER\" WITH PASSWORD '$ADMIN_PASSWORD' WITH ALL PRIVILEGES") &&
+      [[ $out != *'"error"'* ]] || die "creating InfluxDB admin $ADMIN_USER failed: $out; server log: $LOG"
+  fi
   for db in mqtt opentsdb; do
-    if ! out=$(curl -sS --max-time 10 -XPOST "http://127.0.0.1:$PORT/query" \
-        --data-urlencode "q=CREATE DATABASE \"$db\"" 2>&1) || [[ $out == *'"error"'* ]]; then
+    if ! out=$(influx_query "CREATE DATABASE \"$db\"") || [[ $out == *'"error"'* ]]; then
       printf '%s\n' "$out" >&2
       die "creating InfluxDB database $db failed; server log: $LOG"
     fi

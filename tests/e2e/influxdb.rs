@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cistern_tests::influx::{self, Proxy};
+use cistern_tests::influx::{self, PrivateInflux, Proxy};
 use cistern_tests::{configs, publish, Broker};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
@@ -190,4 +190,91 @@ async fn server_away_loses_nothing_acknowledged() {
     let mut ns: Vec<i64> = rows.iter().map(|r| r["n"].as_str().unwrap().parse().unwrap()).collect();
     ns.sort();
     assert_eq!(ns, (1..=15).collect::<Vec<_>>());
+}
+
+/// An InfluxDB that asks for credentials: a pool with the right username
+/// and password writes; a pool with a wrong password has its write refused
+/// (counted as failed, not deferred: waiting would not make it right), and
+/// the password shows in neither the log nor `/metrics`.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_over_http() {
+    const PASSWORD: &str = "cIsTeRn-InFlUx/never-shown";
+    let server = PrivateInflux::start_with_admin("cistern", PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("t.tmpl");
+    std::fs::write(
+        &template,
+        r##"{"#": {"measurement": "auth", "tags": {"t": "$topic"}, "fields": {"v": ["$payload", "v"]}}}"##,
+    )
+    .unwrap();
+    let pool = |name: &str, password: &str| {
+        format!(
+            "backend.influxdb.{name}.server = 127.0.0.1:{}\nbackend.influxdb.{name}.protocol = http\n\
+             backend.influxdb.{name}.database = mqtt\nbackend.influxdb.{name}.username = cistern\n\
+             backend.influxdb.{name}.password = {password}\n",
+            server.http_port
+        )
+    };
+    let text = format!(
+        "{}{}{}backend.influxdb.template = {}\n\
+         backend.influxdb.hook.message.publish.1 = {{\"topic\": \"ok/#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"right\"}}\n\
+         backend.influxdb.hook.message.publish.2 = {{\"topic\": \"bad/#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"wrong\"}}\n",
+        configs::base(),
+        pool("right", PASSWORD),
+        pool("wrong", &format!("{PASSWORD}-not")),
+        template.display()
+    );
+    let broker = Broker::start(BIN, &text);
+    publish(broker.port, "auth-pub", "bad/x", br#"{"v": 1}"#, 1, false);
+    publish(broker.port, "auth-pub", "ok/x", br#"{"v": 2}"#, 1, false);
+
+    let started = std::time::Instant::now();
+    let rows = loop {
+        let rows = server.rows("mqtt", "SELECT * FROM auth").await;
+        if !rows.is_empty() || started.elapsed() > SOON {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let got: Vec<String> = rows.iter().map(|r| format!("{} {}", r["t"], r["v"])).collect();
+    assert_eq!(got, [r#""ok/x" "2""#], "only the right pool's point is stored");
+    let action = "{action=\"backend.influxdb.hook.message.publish.2\"}";
+    assert_eq!(broker.metric(&format!("cistern_action_failures_total{action}")), 1);
+    assert_eq!(broker.metric(&format!("cistern_action_deferred_total{action}")), 0);
+    let log = broker.log();
+    assert!(log.contains("401"), "the refusal is logged with InfluxDB's answer: {log}");
+    assert!(!log.contains(PASSWORD), "the password is in the log");
+    assert!(!broker.http_get("/metrics").contains(PASSWORD), "the password is in /metrics");
+}
+
+/// Over UDP, a point longer than one datagram can carry is refused alone
+/// (counted as failed, not deferred for ever); one longer than our usual
+/// datagram but within UDP's limit is sent by itself and stored; the next
+/// message is written as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn udp_points_too_long_are_refused_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("t.tmpl");
+    let measurement = influx::unique("long");
+    std::fs::write(
+        &template,
+        format!(r#"{{"long/#": {{"measurement": "{measurement}", "tags": {{"t": "$topic"}}, "fields": {{"v": ["$payload", "v"]}}}}}}"#),
+    )
+    .unwrap();
+    let server = format!("127.0.0.1:{}", influx::udp_port());
+    let broker = Broker::start(BIN, &config(&server, "", &template.display().to_string()));
+    let payload = |topic_len: usize| serde_json::json!({ "v": "x".repeat(topic_len) }).to_string();
+    publish(broker.port, "long-pub", "long/huge", payload(70_000).as_bytes(), 1, false);
+    publish(broker.port, "long-pub", "long/big", payload(40_000).as_bytes(), 1, false);
+    publish(broker.port, "long-pub", "long/small", payload(3).as_bytes(), 1, false);
+    let q = format!("SELECT t, v FROM \"{measurement}\"");
+    let rows = influx::eventually("mqtt", &q, SOON, |r| r.len() >= 2).await;
+    let mut got: Vec<(String, usize)> =
+        rows.iter().map(|r| (r["t"].as_str().unwrap().to_string(), r["v"].as_str().unwrap().len())).collect();
+    got.sort();
+    assert_eq!(got, [("long/big".to_string(), 40_000), ("long/small".to_string(), 3)]);
+    let action = "{action=\"backend.influxdb.hook.message.publish.1\"}";
+    assert_eq!(broker.metric(&format!("cistern_action_failures_total{action}")), 1);
+    assert_eq!(broker.metric(&format!("cistern_action_deferred_total{action}")), 0);
+    assert!(broker.log().contains("longer than one UDP datagram"), "{}", broker.log());
 }

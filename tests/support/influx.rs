@@ -59,15 +59,7 @@ pub async fn create_database(prefix: &str) -> String {
 pub async fn rows(db: &str, q: &str) -> Vec<serde_json::Map<String, Json>> {
     let answer = query(db, q).await;
     let Some(series) = answer["results"][0]["series"].as_array() else { return Vec::new() };
-    let mut out = Vec::new();
-    for s in series {
-        let columns: Vec<String> =
-            s["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
-        for v in s["values"].as_array().unwrap() {
-            out.push(columns.iter().cloned().zip(v.as_array().unwrap().iter().cloned()).collect());
-        }
-    }
-    out
+    series_rows(series)
 }
 
 /// Waits until the query's rows satisfy `done`, and returns them.
@@ -219,4 +211,83 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<(String, String)>>, answer: &dy
             return;
         }
     }
+}
+
+/// An InfluxDB of the test's own (`scripts/services/influxdb.sh` on its own
+/// ports and data directory) whose HTTP API asks for credentials: `user`,
+/// an admin with `password`. Stopped when dropped.
+pub struct PrivateInflux {
+    run_dir: tempfile::TempDir,
+    pub http_port: u16,
+    ports: [u16; 4],
+    user: String,
+    password: String,
+}
+
+impl PrivateInflux {
+    pub fn start_with_admin(user: &str, password: &str) -> PrivateInflux {
+        let ports = crate::broker::free_ports::<4>();
+        let p = PrivateInflux {
+            run_dir: tempfile::tempdir().unwrap(),
+            http_port: ports[0],
+            ports,
+            user: user.into(),
+            password: password.into(),
+        };
+        p.script("start");
+        p
+    }
+
+    fn script(&self, action: &str) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services/influxdb.sh");
+        let [http, rpc, udp, tsdb] = self.ports.map(|p| p.to_string());
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .env("CISTERN_RUN", self.run_dir.path())
+            .envs([
+                ("CISTERN_INFLUX_PORT", http),
+                ("CISTERN_INFLUX_RPC_PORT", rpc),
+                ("CISTERN_INFLUX_UDP_PORT", udp),
+                ("CISTERN_OPENTSDB_PORT", tsdb),
+            ])
+            .env("CISTERN_INFLUX_ADMIN_USER", &self.user)
+            .env("CISTERN_INFLUX_ADMIN_PASSWORD", &self.password)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "influxdb.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The rows of a query, asked with the admin's credentials.
+    pub async fn rows(&self, db: &str, q: &str) -> Vec<serde_json::Map<String, Json>> {
+        let answer = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/query", self.http_port))
+            .basic_auth(&self.user, Some(&self.password))
+            .form(&[("db", db), ("q", q), ("epoch", "ns")])
+            .send()
+            .await
+            .expect("the private InfluxDB answers /query");
+        let answer: Json = serde_json::from_str(&answer.text().await.unwrap()).expect("a JSON answer");
+        let Some(series) = answer["results"][0]["series"].as_array() else { return Vec::new() };
+        series_rows(series)
+    }
+}
+
+impl Drop for PrivateInflux {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+fn series_rows(series: &[Json]) -> Vec<serde_json::Map<String, Json>> {
+    let mut out = Vec::new();
+    for s in series {
+        let columns: Vec<String> =
+            s["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+        for v in s["values"].as_array().unwrap() {
+            out.push(columns.iter().cloned().zip(v.as_array().unwrap().iter().cloned()).collect());
+        }
+    }
+    out
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{values, ConfigError, PoolEntry};
+use crate::config::{values, ConfigError, PoolEntry, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +38,7 @@ pub struct InfluxConfig {
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// `batch_size`: a batch is sent once it holds this many points.
     #[serde(default = "default_batch_size", deserialize_with = "values::parsed")]
     pub batch_size: usize,

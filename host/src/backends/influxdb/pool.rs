@@ -13,12 +13,16 @@ use tokio::net::UdpSocket;
 
 use super::config::{InfluxConfig, Protocol};
 use crate::backends::batch::{http_error, status_error, Batcher, Limits, Sink, WriteError};
-use crate::config::{ConfigError, PoolEntry};
+use crate::config::{ConfigError, PoolEntry, Secret};
 
 /// How long a request may take before its callers' writes are unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most bytes of lines one UDP datagram carries (a longer line goes alone).
 const MAX_DATAGRAM: usize = 32 * 1024;
+/// The longest line UDP can carry at all: an IPv4 datagram's payload (65,507
+/// bytes) less its newline. A longer one could never be sent, so it is
+/// refused rather than deferred to the outbox for ever.
+const MAX_UDP_LINE: usize = 65_507 - 1;
 
 /// A pool, shared by every action that names it. Cloning shares it.
 #[derive(Clone)]
@@ -77,14 +81,14 @@ struct HttpSink {
     client: reqwest::Client,
     url: String,
     query: Vec<(&'static str, String)>,
-    auth: Option<(String, Option<String>)>,
+    auth: Option<(String, Option<Secret>)>,
 }
 
 impl HttpSink {
     async fn post(&self, body: String) -> Result<(), WriteError> {
         let mut request = self.client.post(&self.url).query(&self.query).body(body);
         if let Some((user, password)) = &self.auth {
-            request = request.basic_auth(user, password.as_ref());
+            request = request.basic_auth(user, password.as_ref().map(Secret::expose));
         }
         let answer = request.send().await.map_err(|e| http_error(&e))?;
         let status = answer.status();
@@ -134,7 +138,18 @@ impl UdpSink {
         UdpSink { address, socket: tokio::sync::OnceCell::new() }
     }
 
-    async fn send(&self, batch: &[Vec<String>]) -> Result<(), WriteError> {
+    /// Sends every caller's lines that UDP can carry, as few datagrams as
+    /// fit; a caller with a line too long for any datagram is refused alone.
+    async fn flush_udp(&self, batch: &[Vec<String>]) -> Vec<Result<(), WriteError>> {
+        let results: Vec<Result<(), WriteError>> = batch.iter().map(|lines| fits_udp(lines)).collect();
+        let sendable = batch.iter().zip(&results).filter(|(_, r)| r.is_ok()).flat_map(|(lines, _)| lines);
+        match self.send(sendable).await {
+            Ok(()) => results,
+            Err(e) => results.into_iter().map(|r| r.and(Err(e.clone()))).collect(),
+        }
+    }
+
+    async fn send<'a>(&self, lines: impl Iterator<Item = &'a String>) -> Result<(), WriteError> {
         let unavailable = |e: std::io::Error| WriteError::Unavailable(format!("UDP to {}: {e}", self.address));
         let socket = self
             .socket
@@ -146,7 +161,7 @@ impl UdpSink {
             .await
             .map_err(unavailable)?;
         let mut datagram = String::new();
-        for line in batch.iter().flatten() {
+        for line in lines {
             if !datagram.is_empty() && datagram.len() + line.len() + 1 > MAX_DATAGRAM {
                 socket.send(datagram.as_bytes()).await.map_err(unavailable)?;
                 datagram.clear();
@@ -161,9 +176,21 @@ impl UdpSink {
     }
 }
 
+/// Whether each of a caller's lines fits in one UDP datagram.
+fn fits_udp(lines: &[String]) -> Result<(), WriteError> {
+    match lines.iter().find(|l| l.len() > MAX_UDP_LINE) {
+        Some(long) => Err(WriteError::Refused(format!(
+            "a point of {} bytes is longer than one UDP datagram carries ({MAX_UDP_LINE}); \
+             protocol = http writes it",
+            long.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[async_trait::async_trait]
 impl Sink for UdpSink {
     async fn flush(&self, batch: &[Vec<String>]) -> Vec<Result<(), WriteError>> {
-        vec![self.send(batch).await; batch.len()]
+        self.flush_udp(batch).await
     }
 }
