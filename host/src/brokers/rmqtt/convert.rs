@@ -18,6 +18,11 @@ const MSGID: &str = "cistern-msgid";
 /// that follows the publish hook in the same session task.
 const REFUSED: &str = "cistern-refused";
 
+/// Whether a user property is one of cistern's own marks, not the client's.
+pub fn is_ours(key: &str) -> bool {
+    key == MSGID || key == REFUSED
+}
+
 /// A client with no session of its own (the broker, a bridge).
 pub fn client(id: &Id, node: &str) -> Client {
     Client {
@@ -110,8 +115,9 @@ pub fn refusal(p: &Publish) -> Option<String> {
     props.user_properties.iter().find(|(k, _)| k == REFUSED).map(|(_, why)| why.to_string())
 }
 
-/// A publish for delivering a stored message to one client.
-pub fn publish(m: &Message, qos: u8) -> Publish {
+/// A publish for delivering a stored message to one client, with the MQTT 5
+/// properties it was published with where cistern kept them.
+pub fn publish(m: &Message, qos: u8, properties: Option<PublishProperties>) -> Publish {
     let mut p = Publish::from(rmqtt::types::CodecPublish {
         dup: false,
         retain: m.retain,
@@ -119,7 +125,7 @@ pub fn publish(m: &Message, qos: u8) -> Publish {
         topic: ByteString::from(m.topic.as_str()),
         packet_id: None,
         payload: m.payload.clone(),
-        properties: None,
+        properties,
     });
     p.create_time = Some(now_ms() as i64);
     stamp(&mut p, &m.id);

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::order::ClientOrder;
 use super::restore::Pending;
+use super::retained_properties::RetainedProperties;
 use super::sessions::Sessions;
 use super::{convert, retain};
 use crate::model::{Event, Outcome, Subscription};
@@ -30,6 +31,8 @@ pub struct Adapter {
     pending: Arc<Pending>,
     /// Room for QoS 0 messages being stored in the background.
     background: Arc<Semaphore>,
+    /// The MQTT 5 properties of retained messages a store keeps.
+    retained: Arc<RetainedProperties>,
 }
 
 /// QoS 0 messages that may be in the background at once; past that, in line.
@@ -46,7 +49,13 @@ impl rmqtt::hook::Handler for Handler {
 }
 
 impl Adapter {
-    pub fn new(runtime: Arc<Runtime>, scx: ServerContext, node: String, pending: Arc<Pending>) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        scx: ServerContext,
+        node: String,
+        pending: Arc<Pending>,
+        retained: Arc<RetainedProperties>,
+    ) -> Self {
         Adapter {
             runtime,
             scx,
@@ -55,6 +64,7 @@ impl Adapter {
             order: Arc::default(),
             pending,
             background: Arc::new(Semaphore::new(BACKGROUND_LIMIT)),
+            retained,
         }
     }
 
@@ -334,9 +344,14 @@ impl Adapter {
         let entry = shared.entry(s.id.clone());
         let mut delivered = 0;
         for m in &outcome.deliver {
+            let properties = if m.retain { self.retained.get(&m.topic, &m.id) } else { Ok(None) };
+            let Ok(properties) = properties else {
+                // MQTT 5 (3.3.2.3.3): a message whose expiry interval has passed is not delivered.
+                continue;
+            };
             let qos = subscription_qos.map_or(m.qos, |q| q.min(m.qos));
             let from = From::from_system(Id::new(self.scx.node.id(), 0, None, None, m.sender.as_str().into(), None));
-            match entry.publish(from, convert::publish(m, qos)).await {
+            match entry.publish(from, convert::publish(m, qos, properties)).await {
                 Ok(()) => delivered += 1,
                 Err((_, _, reason)) => {
                     tracing::warn!(client = %s.id.client_id, msgid = %m.id, %reason, "cannot deliver a stored message")

@@ -7,6 +7,7 @@ mod hooks;
 mod order;
 mod restore;
 mod retain;
+mod retained_properties;
 mod sessions;
 
 use std::sync::Arc;
@@ -23,11 +24,16 @@ use crate::runtime::Runtime;
 pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
     let scx = ServerContext::new().build().await;
     runtime.control.attach(Arc::new(control::Control::new(scx.clone())));
-    *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone()));
+    let outbox_dir = runtime.loaded().config.cistern.outbox.dir.clone();
+    let properties = Arc::new(
+        retained_properties::RetainedProperties::open(&outbox_dir)
+            .map_err(|e| anyhow::anyhow!("retained messages' MQTT 5 properties: {e}"))?,
+    );
+    *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone(), properties.clone()));
     let pending = Arc::new(restore::Pending::default());
     *scx.extends.session_mgr_mut().await =
         Box::new(restore::Restorer::new(runtime.clone(), pending.clone(), config.node.clone()));
-    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending));
+    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending, properties));
     let register = scx.extends.hook_mgr().register();
     for hook in [
         Type::ClientConnected,

@@ -15,6 +15,8 @@ use rmqtt::codec::v5::RetainHandling;
 use rmqtt::retain::{DefaultRetainStorage, RetainStorage};
 use rmqtt::types::{Retain, TopicFilter, TopicName};
 
+use super::convert;
+use super::retained_properties::{worth_keeping, RetainedProperties};
 use crate::model::{HookPoint, Outcome};
 use crate::runtime::Runtime;
 
@@ -25,11 +27,13 @@ const LOOKUP: &str = "on_retain_lookup";
 pub struct Retainer {
     memory: DefaultRetainStorage,
     runtime: Arc<Runtime>,
+    /// The MQTT 5 properties of the store's retained messages, which its tables cannot hold.
+    properties: Arc<RetainedProperties>,
 }
 
 impl Retainer {
-    pub fn new(runtime: Arc<Runtime>) -> Self {
-        Retainer { memory: DefaultRetainStorage::new(), runtime }
+    pub fn new(runtime: Arc<Runtime>, properties: Arc<RetainedProperties>) -> Self {
+        Retainer { memory: DefaultRetainStorage::new(), runtime, properties }
     }
 
     /// Whether a subscription to `filter` (or a publish to the topic) gets
@@ -47,6 +51,20 @@ impl RetainStorage for Retainer {
 
     async fn set(&self, topic: &TopicName, retain: Retain, expiry: Option<Duration>) -> rmqtt::Result<()> {
         if self.in_store(topic) {
+            // The store keeps the message (its hook ran already); the
+            // properties it has no column for are kept here, durably, before
+            // the publish is acknowledged.
+            let Some(msgid) = convert::stamped(&retain.publish) else { return Ok(()) };
+            let keep = if retain.publish.payload.is_empty() {
+                None
+            } else {
+                worth_keeping(retain.publish.properties.as_ref())
+            };
+            let (properties, topic) = (self.properties.clone(), topic.to_string());
+            let kept = tokio::task::spawn_blocking(move || properties.set(&topic, &msgid, keep)).await;
+            if let Err(e) = kept.map_err(|e| e.to_string()).and_then(|r| r) {
+                tracing::error!(topic = %retain.publish.topic, "cannot keep a retained message's MQTT 5 properties: {e}");
+            }
             return Ok(());
         }
         self.memory.set_with_timeout(topic, retain, expiry).await
