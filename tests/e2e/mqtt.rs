@@ -356,6 +356,19 @@ fn retained_properties_across_restart(broker: &mut Broker) {
     assert_eq!(subscribe_v5(broker.port, "rr/#"), ["rr/replaced|1|||new, plain"]);
 }
 
+/// A client that reconnects as soon as it disconnected, as devices on a
+/// flaky link do, is taken over every time, clean session or not: never
+/// refused because its previous connection was still ending.
+fn quick_reconnects(broker: &mut Broker) {
+    for i in 0..200 {
+        let c = if i % 2 == 0 { clean() } else { persistent() };
+        match RawClient::try_connect(broker.port, "qr-client", &c) {
+            Ok((client, _)) => client.disconnect(),
+            Err(code) => panic!("reconnect {i} refused with CONNACK code {code}"),
+        }
+    }
+}
+
 macro_rules! mqtt_tests {
     ($config:ident: $($name:ident),* $(,)?) => {
         mod $config {
@@ -380,6 +393,7 @@ mqtt_tests!(no_store:
     redelivery_on_reconnect,
     retained_messages,
     retained_properties,
+    quick_reconnects,
 );
 
 mqtt_tests!(default_store:
@@ -395,4 +409,5 @@ mqtt_tests!(default_store:
     clean_session_after_restart,
     retained_properties,
     retained_properties_across_restart,
+    quick_reconnects,
 );

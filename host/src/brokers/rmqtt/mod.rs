@@ -9,6 +9,7 @@ mod restore;
 mod retain;
 mod retained_properties;
 mod sessions;
+mod takeover;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::runtime::Runtime;
 /// Runs the broker until it fails.
 pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
     let scx = ServerContext::new().build().await;
+    *scx.extends.shared_mut().await = Box::new(takeover::Takeover::new(&scx));
     runtime.control.attach(Arc::new(control::Control::new(scx.clone())));
     let outbox_dir = runtime.loaded().config.cistern.outbox.dir.clone();
     let properties = Arc::new(

@@ -1,0 +1,221 @@
+//! A client that reconnects while its previous connection is ending.
+//!
+//! To take a client id over, rmqtt asks the previous connection's session
+//! task to end (`Entry::kick`) and waits for its answer. When that task is
+//! already ending (the client sent DISCONNECT and reconnected at once, as
+//! devices on a flaky link do), it drops the request unanswered, and rmqtt
+//! 0.24 refuses the new connection: CONNACK "Server unavailable" (seen for
+//! about one quick reconnect in twenty here, with or without a store). A
+//! request dropped unanswered means the session task is gone, so asking
+//! again finds its channel closed and takes the session over at once, as
+//! rmqtt already does when the task does not answer in time.
+//!
+//! rmqtt lets a broker replace its `Shared` state; [`Takeover`] is rmqtt's
+//! own, with `kick` asked once more in that one case. Everything else is
+//! passed through unchanged.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmqtt::session::Session;
+use rmqtt::shared::{DefaultShared, Entry, RetainLoadCallback, Shared};
+use rmqtt::types::*;
+use rmqtt::Result;
+
+/// rmqtt's message when the session task dropped a kick unanswered.
+const DROPPED: &str = "recv kick result";
+
+/// rmqtt's shared state with the takeover above.
+pub struct Takeover(DefaultShared);
+
+impl Takeover {
+    pub fn new(scx: &rmqtt::context::ServerContext) -> Takeover {
+        Takeover(DefaultShared::new(Some(scx.clone())))
+    }
+}
+
+struct TakeoverEntry(Box<dyn Entry>);
+
+#[async_trait]
+impl Entry for TakeoverEntry {
+    async fn try_lock(&self) -> Result<Box<dyn Entry>> {
+        Ok(Box::new(TakeoverEntry(self.0.try_lock().await?)))
+    }
+
+    fn id(&self) -> Id {
+        self.0.id()
+    }
+
+    fn id_same(&self) -> Option<bool> {
+        self.0.id_same()
+    }
+
+    async fn set(&mut self, session: Session, tx: Tx) -> Result<()> {
+        self.0.set(session, tx).await
+    }
+
+    async fn remove(&mut self) -> Result<Option<(Session, Tx)>> {
+        self.0.remove().await
+    }
+
+    async fn remove_with(&mut self, id: &Id) -> Result<Option<(Session, Tx)>> {
+        self.0.remove_with(id).await
+    }
+
+    async fn kick(
+        &mut self,
+        clean_start: bool,
+        clear_subscriptions: bool,
+        is_admin: IsAdmin,
+    ) -> Result<OfflineSession> {
+        match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
+            Err(e) if e.to_string().starts_with(DROPPED) => {
+                tracing::debug!(client = %self.0.id().client_id, "the previous connection ended while taken over");
+                self.0.kick(clean_start, clear_subscriptions, is_admin).await
+            }
+            result => result,
+        }
+    }
+
+    async fn online(&self) -> bool {
+        self.0.online().await
+    }
+
+    async fn is_connected(&self) -> bool {
+        self.0.is_connected().await
+    }
+
+    fn session(&self) -> Option<Session> {
+        self.0.session()
+    }
+
+    fn exist(&self) -> bool {
+        self.0.exist()
+    }
+
+    fn tx(&self) -> Option<Tx> {
+        self.0.tx()
+    }
+
+    async fn subscribe(&self, subscribe: &Subscribe) -> Result<SubscribeReturn> {
+        self.0.subscribe(subscribe).await
+    }
+
+    async fn unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool> {
+        self.0.unsubscribe(unsubscribe).await
+    }
+
+    async fn publish(&self, from: From, p: Publish) -> std::result::Result<(), (From, Publish, Reason)> {
+        self.0.publish(from, p).await
+    }
+
+    async fn subscriptions(&self) -> Option<Vec<SubsSearchResult>> {
+        self.0.subscriptions().await
+    }
+}
+
+#[async_trait]
+impl Shared for Takeover {
+    fn entry(&self, id: Id) -> Box<dyn Entry> {
+        Box::new(TakeoverEntry(self.0.entry(id)))
+    }
+
+    fn exist(&self, client_id: &str) -> bool {
+        self.0.exist(client_id)
+    }
+
+    async fn forwards(
+        &self,
+        msg_id: Option<MsgID>,
+        from: From,
+        publish: Publish,
+    ) -> std::result::Result<ForwardedCount, (ForwardedCount, Vec<(To, From, Publish, Reason)>)> {
+        self.0.forwards(msg_id, from, publish).await
+    }
+
+    async fn forwards_and_get_shareds(
+        &self,
+        from: From,
+        publish: Publish,
+    ) -> std::result::Result<
+        (SubRelationsMap, ForwardedRecipients),
+        (ForwardedRecipients, Vec<(To, From, Publish, Reason)>),
+    > {
+        self.0.forwards_and_get_shareds(from, publish).await
+    }
+
+    async fn forwards_to(
+        &self,
+        from: From,
+        publish: &Publish,
+        relations: SubRelations,
+        msg_id: Option<MsgID>,
+    ) -> std::result::Result<ForwardedRecipients, (ForwardedRecipients, Vec<(To, From, Publish, Reason)>)> {
+        self.0.forwards_to(from, publish, relations, msg_id).await
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Box<dyn Entry>> + Sync + Send + '_> {
+        self.0.iter()
+    }
+
+    fn random_session(&self) -> Option<Session> {
+        self.0.random_session()
+    }
+
+    async fn session_status(&self, client_id: &str) -> Option<SessionStatus> {
+        self.0.session_status(client_id).await
+    }
+
+    async fn client_states_count(&self) -> usize {
+        self.0.client_states_count().await
+    }
+
+    fn sessions_count(&self) -> usize {
+        self.0.sessions_count()
+    }
+
+    async fn query_subscriptions(&self, q: &SubsSearchParams) -> Vec<SubsSearchResult> {
+        self.0.query_subscriptions(q).await
+    }
+
+    async fn subscriptions_count(&self) -> usize {
+        self.0.subscriptions_count().await
+    }
+
+    fn grpc_enable(&self) -> bool {
+        self.0.grpc_enable()
+    }
+
+    fn node_name(&self, id: NodeId) -> String {
+        self.0.node_name(id)
+    }
+
+    async fn check_health(&self) -> Result<HealthInfo> {
+        self.0.check_health().await
+    }
+
+    async fn health_status(&self) -> Result<NodeHealthStatus> {
+        self.0.health_status().await
+    }
+
+    fn operation_is_busy(&self) -> bool {
+        self.0.operation_is_busy()
+    }
+
+    async fn retain_load_with(
+        &self,
+        topic_filter: &TopicFilter,
+        cb: std::sync::Arc<dyn RetainLoadCallback>,
+    ) -> Result<Vec<(NodeId, MsgID)>> {
+        self.0.retain_load_with(topic_filter, cb).await
+    }
+
+    async fn retain_set_broadcast(
+        &self,
+        topic: &TopicName,
+        retain: &Retain,
+        expiry_interval: Option<Duration>,
+    ) -> Result<()> {
+        self.0.retain_set_broadcast(topic, retain, expiry_interval).await
+    }
+}
