@@ -1,6 +1,7 @@
 //! What the SQL databases share: the value type bound as parameters and read
 //! back from rows, the pool of any dialect, and the errors.
 
+mod conflicts;
 pub mod interface;
 pub mod raw;
 pub mod server;
@@ -50,30 +51,39 @@ impl SqlPool {
 
     /// Runs a statement with bound parameters; returns the rows it affected.
     pub async fn execute(&self, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
-        match self {
-            SqlPool::Sqlite(p) => sqlite::operations::execute(p, statement, params).await,
-            SqlPool::Mysql(p) => mysql::operations::execute(p, statement, params).await,
-            SqlPool::Postgres(p) => pgsql::operations::execute(p, statement, params).await,
-        }
+        conflicts::retried(|| async {
+            match self {
+                SqlPool::Sqlite(p) => sqlite::operations::execute(p, statement, params.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::execute(p, statement, params.clone()).await,
+                SqlPool::Postgres(p) => pgsql::operations::execute(p, statement, params.clone()).await,
+            }
+        })
+        .await
     }
 
     /// Runs one statement for each set of parameters, in one transaction:
     /// either every row is written or none is.
     pub async fn execute_batch(&self, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
-        match self {
-            SqlPool::Sqlite(p) => sqlite::operations::execute_batch(p, statement, rows).await,
-            SqlPool::Mysql(p) => mysql::operations::execute_batch(p, statement, rows).await,
-            SqlPool::Postgres(p) => pgsql::operations::execute_batch(p, statement, rows).await,
-        }
+        conflicts::retried(|| async {
+            match self {
+                SqlPool::Sqlite(p) => sqlite::operations::execute_batch(p, statement, rows.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::execute_batch(p, statement, rows.clone()).await,
+                SqlPool::Postgres(p) => pgsql::operations::execute_batch(p, statement, rows.clone()).await,
+            }
+        })
+        .await
     }
 
     /// Runs a query with bound parameters; returns its rows, each value typed.
     pub async fn query(&self, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
-        match self {
-            SqlPool::Sqlite(p) => sqlite::operations::query(p, statement, params).await,
-            SqlPool::Mysql(p) => mysql::operations::query(p, statement, params).await,
-            SqlPool::Postgres(p) => pgsql::operations::query(p, statement, params).await,
-        }
+        conflicts::retried(|| async {
+            match self {
+                SqlPool::Sqlite(p) => sqlite::operations::query(p, statement, params.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::query(p, statement, params.clone()).await,
+                SqlPool::Postgres(p) => pgsql::operations::query(p, statement, params.clone()).await,
+            }
+        })
+        .await
     }
 }
 
@@ -87,6 +97,11 @@ pub enum SqlError {
     Statement(String),
     #[error("the query returned more than {MAX_ROWS} rows; page it with LIMIT")]
     TooManyRows,
+    /// The statement lost to a concurrent one (a deadlock, a serialization
+    /// failure, a lock wait that timed out) and was rolled back: run again,
+    /// it succeeds. [`conflicts::retried`] does; callers never see it.
+    #[error("conflict with a concurrent statement: {0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for SqlError {
@@ -101,6 +116,7 @@ impl From<sqlx::Error> for SqlError {
             sqlx::Error::Database(db) if server_unavailable(db.code().as_deref()) => {
                 SqlError::Unavailable(db.message().to_string())
             }
+            sqlx::Error::Database(db) if conflicts::is_conflict(&*db) => SqlError::Conflict(db.message().to_string()),
             sqlx::Error::Database(db) => SqlError::Statement(db.message().to_string()),
             other => SqlError::Statement(other.to_string()),
         }

@@ -194,5 +194,6 @@ fn clone_error(e: &SqlError) -> SqlError {
         SqlError::Unavailable(m) => SqlError::Unavailable(m.clone()),
         SqlError::Statement(m) => SqlError::Statement(m.clone()),
         SqlError::TooManyRows => SqlError::TooManyRows,
+        SqlError::Conflict(m) => SqlError::Conflict(m.clone()),
     }
 }
