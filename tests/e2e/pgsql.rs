@@ -1,5 +1,6 @@
 //! The seed's scenarios on PostgreSQL, against a database made with
-//! `sql/pgsql.sql` as the README says.
+//! `sql/pgsql.sql` as the README says, and some of them again against the
+//! seed's own tables, verbatim (`tests/fixtures/seed-pgsql.sql`).
 
 #[path = "scenarios.rs"]
 mod scenarios;
@@ -13,6 +14,27 @@ async fn env(setup: scenarios::Setup) -> scenarios::Env {
 }
 
 sql_scenarios!("pgsql");
+
+/// The tables an EMQX 4 user already has: no `node` in `mqtt_msg` and
+/// `mqtt_retain`, and the payload in a `text` column.
+mod seed_tables {
+    use super::scenarios;
+    use cistern_tests::databases::{TestDb, SEED_PGSQL};
+
+    async fn env(setup: scenarios::Setup) -> scenarios::Env {
+        scenarios::server_env(TestDb::postgres_with(&[SEED_PGSQL]), "pgsql", setup).await
+    }
+
+    crate::seed_table_scenarios!();
+
+    /// A payload that is not UTF-8, or holds a NUL, is refused for the seed's
+    /// text column, counted, and stored nowhere; the next message is stored.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn text_payload_refuses_what_is_not_text() {
+        let e = env(scenarios::Setup::plain()).await;
+        scenarios::text_payload_refuses(&e.broker, &e.store, "pgsql", &[b"\xff\xfe binary", b"nul \0 inside"]).await;
+    }
+}
 
 /// A database that goes away mid-run and comes back: the message published
 /// while it is away is acknowledged only once it is in the outbox (deferred
