@@ -31,7 +31,7 @@ fn record(db: &Db, kind: Kind, client: &Client) -> Result<Outcome, Error> {
             "node" => Value::Text(client.node.clone()),
             // online_at (connected) or offline_at (disconnected), and created for a new row.
             "online_at" | "offline_at" | "created" => now.clone(),
-            other => return Err(super::message::unknown(other)),
+            other => return Err(tables::no_value(other)),
         })
     })?;
     Ok(Outcome::none())

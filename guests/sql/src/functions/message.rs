@@ -32,7 +32,7 @@ pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
             "retain" => Value::Int(m.retain.into()),
             "payload" => tables::payload(&w, Kind::Message, m)?,
             "arrived" => Value::Timestamp(m.timestamp_ms as i64),
-            other => return Err(unknown(other)),
+            other => return Err(tables::no_value(other)),
         })
     })?;
     Ok(Outcome::none())
@@ -128,9 +128,4 @@ pub(crate) fn message_from_row(r: &[Value]) -> Result<(i64, Message), Error> {
         timestamp_ms: row::timestamp_ms(field(7)?).unwrap_or(0).max(0) as u64,
     };
     Ok((id, message))
-}
-
-/// A column the guest's own statement names but no value is given for: a bug here, not in the data.
-pub(crate) fn unknown(column: &str) -> Error {
-    Error::Other(format!("the sql guest has no value for column {column}"))
 }

@@ -28,7 +28,7 @@ pub fn store(db: &Db, event: &Event) -> Result<Outcome, Error> {
             "qos" => Value::Int(m.qos.into()),
             "payload" => tables::payload(&w, Kind::Retain, m)?,
             "arrived" => Value::Timestamp(m.timestamp_ms as i64),
-            other => return Err(super::message::unknown(other)),
+            other => return Err(tables::no_value(other)),
         })
     })?;
     Ok(Outcome::none())
