@@ -98,3 +98,36 @@ async fn a_database_down_at_start_is_connected_when_it_comes() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// A table altered while cistern runs (here `mqtt_msg` loses its `node`): the
+/// write that meets the change is refused and counted, and the guest asks the
+/// table's columns again, so the writes after it are stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_altered_while_running_is_learnt_again() {
+    use std::time::{Duration, Instant};
+    let e = env(scenarios::Setup::plain()).await;
+    cistern_tests::publish(e.broker.port, "alter-pub", "alter/t", b"before", 1, false);
+    e.store
+        .eventually("select node from mqtt_msg where topic = ?", &["alter/t"], Duration::from_secs(10), |r| {
+            r.len() == 1 && r[0][0].is_some()
+        })
+        .await;
+    e.store.execute("alter table mqtt_msg drop column node", &[]).await;
+
+    // Each guest instance learnt the table on its own; each forgets it at its first refusal.
+    let started = Instant::now();
+    let mut sent = 0;
+    loop {
+        sent += 1;
+        let payload = format!("after {sent}");
+        cistern_tests::publish(e.broker.port, "alter-pub", "alter/t", payload.as_bytes(), 1, false);
+        let stored = e.store.rows("select count(*) from mqtt_msg where topic = ?", &["alter/t"]).await;
+        if stored[0][0].as_deref() == Some("2") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never stored after the change:\n{}", e.broker.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let failures = e.broker.metric("cistern_action_failures_total{action=\"backend.pgsql.hook.message.publish.1\"}");
+    assert!(failures >= 1 && failures < sent, "refused {failures} of {sent} after the change");
+}
