@@ -1,5 +1,6 @@
 //! The seed's scenarios on PostgreSQL, against a database made with
-//! `sql/pgsql.sql` as the README says.
+//! `sql/pgsql.sql` as the README says, and some of them again against the
+//! seed's own tables, verbatim (`tests/fixtures/seed-pgsql.sql`).
 
 #[path = "scenarios.rs"]
 mod scenarios;
@@ -13,6 +14,27 @@ async fn env(setup: scenarios::Setup) -> scenarios::Env {
 }
 
 sql_scenarios!("pgsql");
+
+/// The tables an EMQX 4 user already has: no `node` in `mqtt_msg` and
+/// `mqtt_retain`, and the payload in a `text` column.
+mod seed_tables {
+    use super::scenarios;
+    use cistern_tests::databases::{TestDb, SEED_PGSQL};
+
+    async fn env(setup: scenarios::Setup) -> scenarios::Env {
+        scenarios::server_env(TestDb::postgres_with(&[SEED_PGSQL]), "pgsql", setup).await
+    }
+
+    crate::seed_table_scenarios!();
+
+    /// A payload that is not UTF-8, or holds a NUL, is refused for the seed's
+    /// text column, counted, and stored nowhere; the next message is stored.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn text_payload_refuses_what_is_not_text() {
+        let e = env(scenarios::Setup::plain()).await;
+        scenarios::text_payload_refuses(&e.broker, &e.store, "pgsql", &[b"\xff\xfe binary", b"nul \0 inside"]).await;
+    }
+}
 
 /// A database that goes away mid-run and comes back: the message published
 /// while it is away is acknowledged only once it is in the outbox (deferred
@@ -75,4 +97,37 @@ async fn a_database_down_at_start_is_connected_when_it_comes() {
         assert!(started.elapsed() < Duration::from_secs(20), "never stored:\n{}", broker.log());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A table altered while cistern runs (here `mqtt_msg` loses its `node`): the
+/// write that meets the change is refused and counted, and the guest asks the
+/// table's columns again, so the writes after it are stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_altered_while_running_is_learnt_again() {
+    use std::time::{Duration, Instant};
+    let e = env(scenarios::Setup::plain()).await;
+    cistern_tests::publish(e.broker.port, "alter-pub", "alter/t", b"before", 1, false);
+    e.store
+        .eventually("select node from mqtt_msg where topic = ?", &["alter/t"], Duration::from_secs(10), |r| {
+            r.len() == 1 && r[0][0].is_some()
+        })
+        .await;
+    e.store.execute("alter table mqtt_msg drop column node", &[]).await;
+
+    // Each guest instance learnt the table on its own; each forgets it at its first refusal.
+    let started = Instant::now();
+    let mut sent = 0;
+    loop {
+        sent += 1;
+        let payload = format!("after {sent}");
+        cistern_tests::publish(e.broker.port, "alter-pub", "alter/t", payload.as_bytes(), 1, false);
+        let stored = e.store.rows("select count(*) from mqtt_msg where topic = ?", &["alter/t"]).await;
+        if stored[0][0].as_deref() == Some("2") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never stored after the change:\n{}", e.broker.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let failures = e.broker.metric("cistern_action_failures_total{action=\"backend.pgsql.hook.message.publish.1\"}");
+    assert!(failures >= 1 && failures < sent, "refused {failures} of {sent} after the change");
 }

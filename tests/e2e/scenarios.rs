@@ -158,6 +158,44 @@ macro_rules! sql_scenarios {
     };
 }
 
+/// The scenarios that show the stock functions on a database made from the
+/// seed's own tables (`tests/fixtures/seed-*.sql`), for a backend file's
+/// module that defines `env` as [`sql_scenarios`] wants it. A few, not all:
+/// one per table and per stock read (the others exercise options, restarts
+/// and raw SQL, which do not depend on the tables' shape), to keep the run short.
+#[macro_export]
+macro_rules! seed_table_scenarios {
+    () => {
+        /// On the seed's tables: mqtt_client shows state 1 with online_at, then state 0 with offline_at.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn connection_state() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::connection_state(&e.broker, &e.store).await;
+        }
+
+        /// On the seed's tables: missed QoS 1 messages are stored once each and read back in order.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn offline_one_to_one() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::offline_one_to_one(&e.broker, &e.store).await;
+        }
+
+        /// On the seed's tables: retained messages are stored, looked up, and deleted.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn retained() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::retained(&e.broker, &e.store).await;
+        }
+
+        /// On the seed's tables: mqtt_sub rows subscribe their client.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn subscription_by_broker() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::subscription_by_broker(&e.broker, &e.store).await;
+        }
+    };
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 
 /// How long a scenario waits for something that should happen.
@@ -440,4 +478,42 @@ pub async fn raw_sql_parameters(broker: &Broker, store: &Store) {
         .await;
     assert_eq!(left, [[Some("params/a".to_string())]], "the unsubscribed topic is deleted");
     sub.collect_for(Duration::from_millis(100));
+}
+
+/// With a text payload column (the seed's PostgreSQL tables), each payload of
+/// `refused` (not UTF-8, or not text the column can hold) is refused by
+/// `on_message_publish` and `on_message_retain`: counted as failed, not
+/// deferred, logged with its topic and the column, and stored nowhere; the
+/// message after it is stored.
+pub async fn text_payload_refuses(broker: &Broker, store: &Store, db: &str, refused: &[&[u8]]) {
+    let failures = |n: u8| {
+        broker.metric(&format!("cistern_action_failures_total{{action=\"backend.{db}.hook.message.publish.{n}\"}}"))
+    };
+    for (i, payload) in refused.iter().enumerate() {
+        publish(broker.port, "text-pub", "text/t", payload, 1, true);
+        let started = std::time::Instant::now();
+        while failures(1) < i as u64 + 1 || failures(2) < i as u64 + 1 {
+            assert!(started.elapsed() < SOON, "refusal {i} not counted:\n{}", broker.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    publish(broker.port, "text-pub", "text/t", "after: 21.5 °C".as_bytes(), 1, true);
+    let after = Some("after: 21.5 °C".to_string());
+    store
+        .eventually("select payload from mqtt_msg where topic = ?", &["text/t"], SOON, |r| r == [[after.clone()]])
+        .await;
+    store
+        .eventually("select payload from mqtt_retain where topic = ?", &["text/t"], SOON, |r| r == [[after.clone()]])
+        .await;
+    assert_eq!((failures(1), failures(2)), (refused.len() as u64, refused.len() as u64), "each refused once, no more");
+    for n in 1..=2 {
+        let deferred = broker
+            .metric(&format!("cistern_action_deferred_total{{action=\"backend.{db}.hook.message.publish.{n}\"}}"));
+        assert_eq!(deferred, 0, "a refused payload is not deferred");
+    }
+    let log = broker.log();
+    assert!(log.contains("its payload is not UTF-8"), "the refusal says why:\n{log}");
+    for column in ["mqtt_msg.payload is a text column", "mqtt_retain.payload is a text column"] {
+        assert!(log.contains(column) && log.contains("on topic \"text/t\""), "the refusal names {column}:\n{log}");
+    }
 }

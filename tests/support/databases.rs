@@ -6,10 +6,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The repository's `sql/` folder.
+/// A schema file: a name in the repository's `sql/` folder (`pgsql.sql`), or
+/// a path from the repository's root (`tests/fixtures/seed-pgsql.sql`).
 pub fn schema(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql").join(file)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if file.contains('/') {
+        root.join(file)
+    } else {
+        root.join("sql").join(file)
+    }
 }
+
+/// The seed's MySQL tables, verbatim (EMQX 4's own, with nothing mended).
+pub const SEED_MYSQL: &str = "tests/fixtures/seed-mysql.sql";
+/// The seed's PostgreSQL tables, verbatim: no `node` in `mqtt_msg` and `mqtt_retain`, a text payload.
+pub const SEED_PGSQL: &str = "tests/fixtures/seed-pgsql.sql";
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -51,6 +62,11 @@ pub enum Kind {
 impl TestDb {
     /// A MySQL database with `sql/mysql.sql` imported as `mysql ... db < sql/mysql.sql`.
     pub fn mysql() -> TestDb {
+        TestDb::mysql_with(&["mysql.sql"])
+    }
+
+    /// A MySQL database with the given schema files imported (see [`schema`]).
+    pub fn mysql_with(files: &[&str]) -> TestDb {
         let db = TestDb {
             name: unique("cistern"),
             port: env("CISTERN_MYSQL_PORT").parse().unwrap(),
@@ -59,7 +75,9 @@ impl TestDb {
             kind: Kind::Mysql,
         };
         run(db.mysql_cli().arg("-e").arg(format!("create database `{}`", db.name)), "create database");
-        db.import("mysql.sql");
+        for f in files {
+            db.import(f);
+        }
         db
     }
 
@@ -89,7 +107,7 @@ impl TestDb {
         db
     }
 
-    /// Imports a file from `sql/` the way the README says to.
+    /// Imports a schema file (see [`schema`]) the way the README says to.
     pub fn import(&self, file: &str) {
         let path = schema(file);
         match self.kind {

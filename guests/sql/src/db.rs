@@ -1,6 +1,6 @@
 //! The action's pool, seen through the host's `sql` interface, with the
-//! statements of the pool's dialect (from the settings, or else asked of the
-//! host when first needed).
+//! pool's dialect (from the settings, or else asked of the host when first
+//! needed) and the statements of that dialect.
 
 use std::cell::OnceCell;
 
@@ -9,14 +9,14 @@ use cistern_guest::{sql, Context, Dialect, Error, Value};
 use crate::statements::Statements;
 
 pub struct Db<'a> {
-    pool: &'a str,
-    statements: OnceCell<&'static Statements>,
+    ctx: &'a Context,
+    dialect: OnceCell<Dialect>,
 }
 
 impl<'a> Db<'a> {
     /// The host names the pool's dialect in the settings, which spares asking.
     pub fn new(ctx: &'a Context) -> Self {
-        let statements = OnceCell::new();
+        let dialect = OnceCell::new();
         let known = match cistern_guest::settings::get(ctx, "dialect") {
             Some("sqlite") => Some(Dialect::Sqlite),
             Some("mysql") => Some(Dialect::Mysql),
@@ -24,29 +24,38 @@ impl<'a> Db<'a> {
             _ => None,
         };
         if let Some(d) = known {
-            let _ = statements.set(Statements::of(d));
+            let _ = dialect.set(d);
         }
-        Db { pool: &ctx.pool, statements }
+        Db { ctx, dialect }
+    }
+
+    pub fn dialect(&self) -> Result<Dialect, Error> {
+        if let Some(d) = self.dialect.get() {
+            return Ok(*d);
+        }
+        let d = sql::pool_dialect(&self.ctx.pool)?;
+        Ok(*self.dialect.get_or_init(|| d))
     }
 
     /// The statements of this pool's dialect.
     pub fn sql(&self) -> Result<&'static Statements, Error> {
-        if let Some(s) = self.statements.get() {
-            return Ok(s);
-        }
-        let s = Statements::of(sql::pool_dialect(self.pool)?);
-        Ok(self.statements.get_or_init(|| s))
+        Ok(Statements::of(self.dialect()?))
     }
 
     pub fn pool(&self) -> &str {
-        self.pool
+        &self.ctx.pool
+    }
+
+    /// The pool's name among every backend's: `pool1` of `mysql` is not `pool1` of `pgsql`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.ctx.backend, self.ctx.pool)
     }
 
     pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, Error> {
-        sql::execute(self.pool, statement, params)
+        sql::execute(&self.ctx.pool, statement, params)
     }
 
     pub fn query(&self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, Error> {
-        sql::query(self.pool, statement, params)
+        sql::query(&self.ctx.pool, statement, params)
     }
 }

@@ -9,6 +9,7 @@
 mod db;
 mod functions;
 mod statements;
+mod tables;
 
 use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
 

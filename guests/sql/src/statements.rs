@@ -1,5 +1,8 @@
-//! The statements of each dialect, over the seed's tables. Parameters are
-//! always bound (`?` or `$n`); only these fixed texts ever reach the database.
+//! The statements of each dialect, over the seed's tables, that read them or
+//! write columns every shape of them has (the writes whose columns differ
+//! between the seed's tables and cistern's are built in `tables`).
+//! Parameters are always bound (`?` or `$n`); only these fixed texts ever
+//! reach the database.
 //!
 //! Topic filters with wildcards are narrowed with `LIKE prefix%` (escape
 //! character `!`, the same in every dialect) and then matched exactly by the
@@ -8,24 +11,14 @@
 use cistern_guest::Dialect;
 
 pub struct Statements {
-    /// clientid, node, online_at, created
-    pub client_connected: &'static str,
-    /// clientid, node, offline_at, created
-    pub client_disconnected: &'static str,
     /// clientid
     pub subscriptions: &'static str,
-    /// msgid, topic, sender, node, qos, retain, payload, arrived, msgid: inserts only when no row
-    /// has that msgid yet, so that storing a message again (a replay) is harmless. A `WHERE NOT
-    /// EXISTS` rather than a unique key, because the seed's own tables have none on msgid.
-    pub insert_message: &'static str,
     /// clientid, topic, arrived_since, after_id, limit
     pub fetch_exact: &'static str,
     /// clientid, like_pattern, arrived_since, after_id, limit
     pub fetch_like: &'static str,
     /// clientid, topic, created, msgid
     pub ack: &'static str,
-    /// topic, msgid, sender, node, qos, payload, arrived
-    pub retain: &'static str,
     /// topic
     pub delete_retained: &'static str,
     /// topic
@@ -70,15 +63,7 @@ macro_rules! message_columns {
 }
 
 static SQLITE: Statements = Statements {
-    client_connected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
-        VALUES (?, 1, ?, ?, NULL, ?) ON CONFLICT (clientid) DO UPDATE SET state = 1, \
-        node = excluded.node, online_at = excluded.online_at, offline_at = NULL",
-    client_disconnected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
-        VALUES (?, 0, ?, NULL, ?, ?) ON CONFLICT (clientid) DO UPDATE SET state = 0, \
-        offline_at = excluded.offline_at",
     subscriptions: "SELECT topic, qos FROM mqtt_sub WHERE clientid = ? ORDER BY id",
-    insert_message: "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-        SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = ?)",
     fetch_exact: concat!(
         "SELECT ",
         message_columns!(),
@@ -96,10 +81,6 @@ static SQLITE: Statements = Statements {
     ack: "INSERT INTO mqtt_acked(clientid, topic, mid, created) \
         SELECT ?, ?, id, ? FROM mqtt_msg WHERE msgid = ? ORDER BY id DESC LIMIT 1 \
         ON CONFLICT (clientid, topic) DO UPDATE SET mid = MAX(mid, excluded.mid), created = excluded.created",
-    retain: "INSERT INTO mqtt_retain(topic, msgid, sender, node, qos, payload, arrived) \
-        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (topic) DO UPDATE SET msgid = excluded.msgid, \
-        sender = excluded.sender, node = excluded.node, qos = excluded.qos, payload = excluded.payload, \
-        arrived = excluded.arrived",
     delete_retained: "DELETE FROM mqtt_retain WHERE topic = ?",
     retained_exact: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain WHERE topic = ?",
     retained_like: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain \
@@ -118,23 +99,12 @@ static SQLITE: Statements = Statements {
 };
 
 static MYSQL: Statements = Statements {
-    client_connected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
-        VALUES (?, 1, ?, ?, NULL, ?) ON DUPLICATE KEY UPDATE state = 1, node = VALUES(node), \
-        online_at = VALUES(online_at), offline_at = NULL",
-    client_disconnected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
-        VALUES (?, 0, ?, NULL, ?, ?) ON DUPLICATE KEY UPDATE state = 0, offline_at = VALUES(offline_at)",
     subscriptions: SQLITE.subscriptions,
-    insert_message: "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-        SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = ?)",
     fetch_exact: SQLITE.fetch_exact,
     fetch_like: SQLITE.fetch_like,
     ack: "INSERT INTO mqtt_acked(clientid, topic, mid, created) \
         SELECT ?, ?, id, ? FROM mqtt_msg WHERE msgid = ? ORDER BY id DESC LIMIT 1 \
         ON DUPLICATE KEY UPDATE mid = GREATEST(COALESCE(mid, 0), VALUES(mid)), created = VALUES(created)",
-    retain: "INSERT INTO mqtt_retain(topic, msgid, sender, node, qos, payload, arrived) \
-        VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE msgid = VALUES(msgid), \
-        sender = VALUES(sender), node = VALUES(node), qos = VALUES(qos), payload = VALUES(payload), \
-        arrived = VALUES(arrived)",
     delete_retained: SQLITE.delete_retained,
     retained_exact: SQLITE.retained_exact,
     retained_like: SQLITE.retained_like,
@@ -151,15 +121,7 @@ static MYSQL: Statements = Statements {
 };
 
 static POSTGRES: Statements = Statements {
-    client_connected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
-        VALUES ($1, 1, $2, $3, NULL, $4) ON CONFLICT (clientid) DO UPDATE SET state = 1, \
-        node = EXCLUDED.node, online_at = EXCLUDED.online_at, offline_at = NULL",
-    client_disconnected: "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) \
-        VALUES ($1, 0, $2, NULL, $3, $4) ON CONFLICT (clientid) DO UPDATE SET state = 0, \
-        offline_at = EXCLUDED.offline_at",
     subscriptions: "SELECT topic, qos FROM mqtt_sub WHERE clientid = $1 ORDER BY id",
-    insert_message: "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = $9)",
     fetch_exact: concat!(
         "SELECT ",
         message_columns!(),
@@ -178,10 +140,6 @@ static POSTGRES: Statements = Statements {
         SELECT $1, $2, id, $3 FROM mqtt_msg WHERE msgid = $4 ORDER BY id DESC LIMIT 1 \
         ON CONFLICT (clientid, topic) DO UPDATE SET mid = GREATEST(mqtt_acked.mid, EXCLUDED.mid), \
         created = EXCLUDED.created",
-    retain: "INSERT INTO mqtt_retain(topic, msgid, sender, node, qos, payload, arrived) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic) DO UPDATE SET msgid = EXCLUDED.msgid, \
-        sender = EXCLUDED.sender, node = EXCLUDED.node, qos = EXCLUDED.qos, payload = EXCLUDED.payload, \
-        arrived = EXCLUDED.arrived",
     delete_retained: "DELETE FROM mqtt_retain WHERE topic = $1",
     retained_exact: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain WHERE topic = $1",
     retained_like: "SELECT id, msgid, topic, sender, qos, payload, arrived FROM mqtt_retain \

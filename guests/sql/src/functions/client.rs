@@ -1,20 +1,16 @@
 //! Connection state in `mqtt_client`, and subscriptions by broker from `mqtt_sub`.
 
-use cistern_guest::{clock, row, wrong_hook, Error, Event, Outcome, Subscription, Value};
+use cistern_guest::{clock, row, wrong_hook, Client, Error, Event, Outcome, Subscription, Value};
 
 use crate::db::Db;
+use crate::tables::{self, Kind};
 
 /// `on_client_connected`: state 1, `online_at` now, `offline_at` cleared.
 pub fn connected(db: &Db, event: &Event) -> Result<Outcome, Error> {
     let Event::ClientConnected(client) = event else {
         return Err(wrong_hook("on_client_connected", "client.connected", event));
     };
-    let now = Value::Timestamp(clock::now_ms() as i64);
-    db.execute(
-        db.sql()?.client_connected,
-        &[Value::Text(client.clientid.clone()), Value::Text(client.node.clone()), now.clone(), now],
-    )?;
-    Ok(Outcome::none())
+    record(db, Kind::ClientConnected, client)
 }
 
 /// `on_client_disconnected`: state 0 and `offline_at` now; `online_at` stays.
@@ -22,11 +18,22 @@ pub fn disconnected(db: &Db, event: &Event) -> Result<Outcome, Error> {
     let Event::ClientDisconnected(client) = event else {
         return Err(wrong_hook("on_client_disconnected", "client.disconnected", event));
     };
+    record(db, Kind::ClientDisconnected, client)
+}
+
+/// The client's row, written as `kind` says (state and which time is now).
+fn record(db: &Db, kind: Kind, client: &Client) -> Result<Outcome, Error> {
     let now = Value::Timestamp(clock::now_ms() as i64);
-    db.execute(
-        db.sql()?.client_disconnected,
-        &[Value::Text(client.clientid.clone()), Value::Text(client.node.clone()), now.clone(), now],
-    )?;
+    let w = tables::write(db, kind)?;
+    tables::execute(db, &w, |column| {
+        Ok(match column {
+            "clientid" => Value::Text(client.clientid.clone()),
+            "node" => Value::Text(client.node.clone()),
+            // online_at (connected) or offline_at (disconnected), and created for a new row.
+            "online_at" | "offline_at" | "created" => now.clone(),
+            other => return Err(tables::no_value(other)),
+        })
+    })?;
     Ok(Outcome::none())
 }
 

@@ -5,6 +5,7 @@ use cistern_guest::{clock, row, settings, wrong_hook, Context, Error, Event, Mes
 
 use crate::db::Db;
 use crate::statements::like_prefix;
+use crate::tables::{self, Kind};
 
 /// Rows read per round trip while fetching; a fetch pages until it has what it needs.
 const PAGE: u64 = 500;
@@ -18,21 +19,22 @@ pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
     if m.qos < min_qos {
         return Ok(Outcome::none());
     }
-    db.execute(
-        db.sql()?.insert_message,
-        &[
-            Value::Text(m.id.clone()),
-            Value::Text(m.topic.clone()),
-            Value::Text(m.sender.clone()),
-            Value::Text(publish.client.node.clone()),
-            Value::Int(m.qos.into()),
-            Value::Int(m.retain.into()),
-            Value::Bytes(m.payload.clone()),
-            Value::Timestamp(m.timestamp_ms as i64),
-            // Insert-if-absent by msgid: a replay from the outbox stores nothing twice.
-            Value::Text(m.id.clone()),
-        ],
-    )?;
+    // Insert-if-absent by msgid (the statement binds it twice): a replay from the outbox stores
+    // nothing twice.
+    let w = tables::write(db, Kind::Message)?;
+    tables::execute(db, &w, |column| {
+        Ok(match column {
+            "msgid" => Value::Text(m.id.clone()),
+            "topic" => Value::Text(m.topic.clone()),
+            "sender" => Value::Text(m.sender.clone()),
+            "node" => Value::Text(publish.client.node.clone()),
+            "qos" => Value::Int(m.qos.into()),
+            "retain" => Value::Int(m.retain.into()),
+            "payload" => tables::payload(&w, Kind::Message, m)?,
+            "arrived" => Value::Timestamp(m.timestamp_ms as i64),
+            other => return Err(tables::no_value(other)),
+        })
+    })?;
     Ok(Outcome::none())
 }
 

@@ -5,6 +5,7 @@ use cistern_guest::{row, wrong_hook, Error, Event, Message, Outcome, Value};
 
 use crate::db::Db;
 use crate::statements::like_prefix;
+use crate::tables::{self, Kind};
 
 const PAGE: i64 = 500;
 
@@ -17,18 +18,19 @@ pub fn store(db: &Db, event: &Event) -> Result<Outcome, Error> {
     if !m.retain || m.payload.is_empty() {
         return Ok(Outcome::none());
     }
-    db.execute(
-        db.sql()?.retain,
-        &[
-            Value::Text(m.topic.clone()),
-            Value::Text(m.id.clone()),
-            Value::Text(m.sender.clone()),
-            Value::Text(publish.client.node.clone()),
-            Value::Int(m.qos.into()),
-            Value::Bytes(m.payload.clone()),
-            Value::Timestamp(m.timestamp_ms as i64),
-        ],
-    )?;
+    let w = tables::write(db, Kind::Retain)?;
+    tables::execute(db, &w, |column| {
+        Ok(match column {
+            "topic" => Value::Text(m.topic.clone()),
+            "msgid" => Value::Text(m.id.clone()),
+            "sender" => Value::Text(m.sender.clone()),
+            "node" => Value::Text(publish.client.node.clone()),
+            "qos" => Value::Int(m.qos.into()),
+            "payload" => tables::payload(&w, Kind::Retain, m)?,
+            "arrived" => Value::Timestamp(m.timestamp_ms as i64),
+            other => return Err(tables::no_value(other)),
+        })
+    })?;
     Ok(Outcome::none())
 }
 

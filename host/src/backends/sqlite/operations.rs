@@ -137,6 +137,20 @@ mod tests {
         assert!(query(&db, "SELECT * FROM mqtt_retain", vec![]).await.unwrap().is_empty());
     }
 
+    /// A table's columns may be read (the stock guest fits its writes to them).
+    #[tokio::test]
+    async fn table_info_is_readable() {
+        let db = memory();
+        let rows = query(
+            &db,
+            "SELECT name, type FROM pragma_table_info(?) WHERE name = 'payload'",
+            vec![SqlValue::Text("mqtt_msg".into())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, vec![vec![SqlValue::Text("payload".into()), SqlValue::Text("BLOB".into())]]);
+    }
+
     /// A guest cannot end the host's transaction.
     #[tokio::test]
     async fn transaction_control_is_refused() {

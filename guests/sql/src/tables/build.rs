@@ -1,0 +1,254 @@
+//! The text of the writes to the seed's tables, fitted to the columns a
+//! table has. Every piece of text is the guest's own: table and column names
+//! from the lists below, placeholders, and fixed literals; the database's
+//! answer only decides which of the guest's columns are left out.
+
+use cistern_guest::Dialect;
+
+use super::columns::{Columns, PayloadColumn};
+
+/// Columns the seed's tables may lack (PostgreSQL's `mqtt_msg` and
+/// `mqtt_retain` have no `node`). Every other column is always written, so
+/// a table without one is refused by the database with the column named,
+/// rather than written without it.
+const OPTIONAL: &[&str] = &["node"];
+
+/// The writes whose text depends on the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    ClientConnected,
+    ClientDisconnected,
+    Message,
+    Retain,
+}
+
+impl Kind {
+    pub fn table(self) -> &'static str {
+        match self {
+            Kind::ClientConnected | Kind::ClientDisconnected => "mqtt_client",
+            Kind::Message => "mqtt_msg",
+            Kind::Retain => "mqtt_retain",
+        }
+    }
+}
+
+/// A write fitted to its table.
+#[derive(Debug)]
+pub struct Write {
+    pub text: String,
+    /// Where each bound parameter's value comes from, by column name, in order.
+    pub params: Vec<&'static str>,
+    /// How the table's payload column takes bytes (binary when it has none).
+    pub payload: PayloadColumn,
+}
+
+/// What a column gets: a bound value, or a literal of the guest's own.
+#[derive(Clone, Copy)]
+enum Val {
+    Bound,
+    Fixed(&'static str),
+}
+
+/// How a key conflict is settled.
+enum OnConflict {
+    /// Upsert on the unique `key`: `set` columns take the new row's value, `fixed` a literal.
+    Update { key: &'static str, set: &'static [&'static str], fixed: &'static [(&'static str, &'static str)] },
+    /// Insert only when no row has the new row's `key` (a replay stores nothing
+    /// twice). No unique key is needed, and the seed's `mqtt_msg` has none on msgid.
+    IfAbsent { key: &'static str },
+}
+
+use Val::{Bound, Fixed};
+
+fn spec(kind: Kind) -> (&'static [(&'static str, Val)], OnConflict) {
+    match kind {
+        Kind::ClientConnected => (
+            &[
+                ("clientid", Bound),
+                ("state", Fixed("1")),
+                ("node", Bound),
+                ("online_at", Bound),
+                ("offline_at", Fixed("NULL")),
+                ("created", Bound),
+            ],
+            OnConflict::Update {
+                key: "clientid",
+                set: &["node", "online_at"],
+                fixed: &[("state", "1"), ("offline_at", "NULL")],
+            },
+        ),
+        Kind::ClientDisconnected => (
+            &[
+                ("clientid", Bound),
+                ("state", Fixed("0")),
+                ("node", Bound),
+                ("online_at", Fixed("NULL")),
+                ("offline_at", Bound),
+                ("created", Bound),
+            ],
+            // online_at stays as it was.
+            OnConflict::Update { key: "clientid", set: &["offline_at"], fixed: &[("state", "0")] },
+        ),
+        Kind::Message => (
+            &[
+                ("msgid", Bound),
+                ("topic", Bound),
+                ("sender", Bound),
+                ("node", Bound),
+                ("qos", Bound),
+                ("retain", Bound),
+                ("payload", Bound),
+                ("arrived", Bound),
+            ],
+            OnConflict::IfAbsent { key: "msgid" },
+        ),
+        Kind::Retain => (
+            &[
+                ("topic", Bound),
+                ("msgid", Bound),
+                ("sender", Bound),
+                ("node", Bound),
+                ("qos", Bound),
+                ("payload", Bound),
+                ("arrived", Bound),
+            ],
+            OnConflict::Update {
+                key: "topic",
+                set: &["msgid", "sender", "node", "qos", "payload", "arrived"],
+                fixed: &[],
+            },
+        ),
+    }
+}
+
+/// The write of `kind` for a table with `columns` (all of the guest's columns when it has none:
+/// the table is missing, and the database will say so).
+pub fn build(kind: Kind, dialect: Dialect, columns: &Columns) -> Write {
+    let table = kind.table();
+    let keep = |name: &&str| columns.is_empty() || !OPTIONAL.contains(name) || columns.has(name);
+    let (all, on_conflict) = spec(kind);
+    let cols: Vec<(&'static str, Val)> = all.iter().copied().filter(|(n, _)| keep(n)).collect();
+
+    let mut params = Vec::new();
+    let mut placeholder = |name: &'static str| {
+        params.push(name);
+        match dialect {
+            Dialect::Postgres => format!("${}", params.len()),
+            Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
+        }
+    };
+    let names = cols.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    let values = cols
+        .iter()
+        .map(|(n, v)| match v {
+            Bound => placeholder(n),
+            Fixed(literal) => literal.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let text = match on_conflict {
+        OnConflict::IfAbsent { key } => {
+            let from_dual = if dialect == Dialect::Mysql { " FROM DUAL" } else { "" };
+            format!(
+                "INSERT INTO {table}({names}) SELECT {values}{from_dual} \
+                 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {})",
+                placeholder(key)
+            )
+        }
+        OnConflict::Update { key, set, fixed } => {
+            let new_value = |c: &str| match dialect {
+                Dialect::Mysql => format!("{c} = VALUES({c})"),
+                Dialect::Postgres | Dialect::Sqlite => format!("{c} = excluded.{c}"),
+            };
+            let fixed = fixed.iter().map(|(c, literal)| format!("{c} = {literal}"));
+            let sets =
+                fixed.chain(set.iter().copied().filter(|c| keep(c)).map(new_value)).collect::<Vec<_>>().join(", ");
+            match dialect {
+                Dialect::Mysql => {
+                    format!("INSERT INTO {table}({names}) VALUES ({values}) ON DUPLICATE KEY UPDATE {sets}")
+                }
+                Dialect::Postgres | Dialect::Sqlite => {
+                    format!("INSERT INTO {table}({names}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {sets}")
+                }
+            }
+        }
+    };
+    let payload = columns.payload(dialect, "payload");
+    Write { text, params, payload }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::columns::TextLimits;
+
+    fn seed_pgsql_msg() -> Columns {
+        let names = ["id", "msgid", "sender", "topic", "qos", "retain", "payload", "arrived"];
+        let types = [
+            "integer",
+            "character varying",
+            "character varying",
+            "character varying",
+            "integer",
+            "integer",
+            "text",
+            "timestamp without time zone",
+        ];
+        Columns::of(&names.iter().zip(types).map(|(n, t)| (*n, t, "")).collect::<Vec<_>>())
+    }
+
+    /// The seed's PostgreSQL mqtt_msg has no node: it is left out, the
+    /// parameters are numbered without it, and the payload is text.
+    #[test]
+    fn message_without_node() {
+        let w = build(Kind::Message, Dialect::Postgres, &seed_pgsql_msg());
+        assert_eq!(
+            w.text,
+            "INSERT INTO mqtt_msg(msgid, topic, sender, qos, retain, payload, arrived) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = $8)"
+        );
+        assert_eq!(w.params, ["msgid", "topic", "sender", "qos", "retain", "payload", "arrived", "msgid"]);
+        assert_eq!(w.payload, PayloadColumn::Text(TextLimits { no_nul: true, bmp_only: false }));
+    }
+
+    /// cistern's own tables keep node, in the insert and in the upsert.
+    #[test]
+    fn retain_with_node_on_mysql() {
+        let cols = Columns::of(&[
+            ("topic", "varchar", "utf8mb4"),
+            ("node", "varchar", "utf8mb4"),
+            ("payload", "longblob", ""),
+        ]);
+        let w = build(Kind::Retain, Dialect::Mysql, &cols);
+        assert_eq!(
+            w.text,
+            "INSERT INTO mqtt_retain(topic, msgid, sender, node, qos, payload, arrived) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE msgid = VALUES(msgid), sender = VALUES(sender), node = VALUES(node), \
+             qos = VALUES(qos), payload = VALUES(payload), arrived = VALUES(arrived)"
+        );
+        assert_eq!(w.payload, PayloadColumn::Binary);
+    }
+
+    /// Fixed values are literals of the guest's, not parameters.
+    #[test]
+    fn client_connected_on_sqlite() {
+        let cols = Columns::of(&[("clientid", "text", ""), ("node", "text", "")]);
+        let w = build(Kind::ClientConnected, Dialect::Sqlite, &cols);
+        assert_eq!(
+            w.text,
+            "INSERT INTO mqtt_client(clientid, state, node, online_at, offline_at, created) VALUES (?, 1, ?, ?, NULL, ?) \
+             ON CONFLICT (clientid) DO UPDATE SET state = 1, offline_at = NULL, node = excluded.node, \
+             online_at = excluded.online_at"
+        );
+        assert_eq!(w.params, ["clientid", "node", "online_at", "created"]);
+    }
+
+    /// A table the database does not know gets every column, so the database names what is missing.
+    #[test]
+    fn missing_table_gets_every_column() {
+        let w = build(Kind::ClientDisconnected, Dialect::Postgres, &Columns::default());
+        assert_eq!(w.params, ["clientid", "node", "offline_at", "created"]);
+        assert!(w.text.ends_with("ON CONFLICT (clientid) DO UPDATE SET state = 0, offline_at = excluded.offline_at"));
+    }
+}
