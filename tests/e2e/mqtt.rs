@@ -369,6 +369,103 @@ fn quick_reconnects(broker: &mut Broker) {
     }
 }
 
+/// An MQTT 5 client (paho-mqtt, Debian's): connects with clean start 0 and
+/// `expiry` as its session expiry interval, subscribes to `subscribe` at
+/// QoS 1 if given, collects messages for `listen` seconds, disconnects.
+/// Returns the CONNACK's session present flag and the payloads received.
+fn session_v5(port: u16, client_id: &str, expiry: u32, subscribe: Option<&str>, listen: f64) -> (bool, Vec<String>) {
+    const SCRIPT: &str = r#"
+import sys, time, json
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+port, cid, expiry, topic, listen = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+got, state = [], {}
+c = mqtt.Client(client_id=cid, protocol=mqtt.MQTTv5)
+c.on_connect = lambda c, u, flags, rc, p=None: state.update(present=bool(flags.get("session present")), rc=str(rc))
+c.on_subscribe = lambda c, u, mid, rcs, p=None: state.update(subscribed=True)
+c.on_message = lambda c, u, m: got.append(m.payload.decode())
+props = Properties(PacketTypes.CONNECT)
+props.SessionExpiryInterval = expiry
+c.connect("127.0.0.1", port, keepalive=30, clean_start=False, properties=props)
+c.loop_start()
+deadline = time.time() + 10
+while "rc" not in state and time.time() < deadline:
+    time.sleep(0.01)
+if topic:
+    c.subscribe(topic, qos=1)
+    while "subscribed" not in state and time.time() < deadline:
+        time.sleep(0.01)
+time.sleep(listen)
+c.disconnect()
+c.loop_stop()
+print(json.dumps({"rc": state.get("rc"), "present": state.get("present"), "got": got}))
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            SCRIPT,
+            &port.to_string(),
+            client_id,
+            &expiry.to_string(),
+            subscribe.unwrap_or(""),
+            &listen.to_string(),
+        ])
+        .output()
+        .expect("/usr/bin/python3 runs (scripts/install-deps.sh installs python3-paho-mqtt)");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("the MQTT 5 client failed: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(answer["rc"], "Success", "CONNACK: {answer}");
+    let got = answer["got"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    (answer["present"].as_bool().unwrap(), got)
+}
+
+/// MQTT 5 session expiry [MQTT-3.1.2-23]: a session with an expiry
+/// interval outlives its connection for that long, with its subscription
+/// and the QoS 1 messages queued meanwhile; after it, the session is gone.
+fn session_expiry_v5(broker: &mut Broker) {
+    let (present, _) = session_v5(broker.port, "se-client", 2, Some("se/t"), 0.0);
+    assert!(!present, "a new client id has no session");
+    let (mut p, _) = RawClient::connect(broker.port, "se-pub", clean());
+    p.publish("se/t", b"while away", 1, false);
+    let (present, got) = session_v5(broker.port, "se-client", 2, None, 0.5);
+    assert!(present, "the session is kept within its expiry interval");
+    assert_eq!(got, ["while away"], "with what was queued for it");
+    std::thread::sleep(Duration::from_millis(3500));
+    p.publish("se/t", b"after expiry", 1, false);
+    let (present, got) = session_v5(broker.port, "se-client", 2, None, 0.5);
+    assert!(!present, "the session expired");
+    assert!(got.is_empty(), "an expired session's subscription still delivered: {got:?}");
+    p.disconnect();
+}
+
+/// With the store, an MQTT 5 session within its expiry interval survives
+/// a broker restart with what was queued for it; one whose interval ran
+/// out before the restart does not come back. (Known gap, in the README:
+/// rmqtt's MQTT 5 CONNACK takes session present from its own takeover, not
+/// from the session cistern restored, so after a restart it says 0.)
+fn session_expiry_across_restart(broker: &mut Broker) {
+    session_v5(broker.port, "sl-client", 600, Some("sl/t"), 0.0);
+    session_v5(broker.port, "sb-client", 2, Some("sb/t"), 0.0);
+    let (mut p, _) = RawClient::connect(broker.port, "sl-pub", clean());
+    p.publish("sl/t", b"kept", 1, false);
+    p.publish("sb/t", b"expires", 1, false);
+    p.disconnect();
+    std::thread::sleep(Duration::from_millis(3500));
+    broker.restart();
+    let (_, got) = session_v5(broker.port, "sl-client", 600, None, 0.5);
+    assert_eq!(got, ["kept"], "a session within its expiry interval survives the restart");
+    let (mut p, _) = RawClient::connect(broker.port, "sl-pub", clean());
+    p.publish("sl/t", b"live", 1, false);
+    p.disconnect();
+    let (present, got) = session_v5(broker.port, "sl-client", 600, None, 0.5);
+    assert!(present, "the restored session is the broker's now");
+    assert_eq!(got, ["live"], "with its subscription");
+    let (present, got) = session_v5(broker.port, "sb-client", 2, None, 0.5);
+    assert!(!present, "a session that expired before the restart came back");
+    assert!(got.is_empty(), "{got:?}");
+}
+
 macro_rules! mqtt_tests {
     ($config:ident: $($name:ident),* $(,)?) => {
         mod $config {
@@ -394,6 +491,7 @@ mqtt_tests!(no_store:
     retained_messages,
     retained_properties,
     quick_reconnects,
+    session_expiry_v5,
 );
 
 mqtt_tests!(default_store:
@@ -410,4 +508,6 @@ mqtt_tests!(default_store:
     retained_properties,
     retained_properties_across_restart,
     quick_reconnects,
+    session_expiry_v5,
+    session_expiry_across_restart,
 );
