@@ -131,3 +131,33 @@ async fn a_table_altered_while_running_is_learnt_again() {
     let failures = e.broker.metric("cistern_action_failures_total{action=\"backend.pgsql.hook.message.publish.1\"}");
     assert!(failures >= 1 && failures < sent, "refused {failures} of {sent} after the change");
 }
+
+/// Raw `${payload}` is bound as its parameter needs: into a `bytea` column
+/// as bytes, UTF-8 or not; into a `text` column as text, and a payload that
+/// is not UTF-8 is refused there, with the parameter named, and counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_payload_takes_its_column_type() {
+    use std::time::Duration;
+    let db = TestDb::postgres();
+    let store = Store::connect(&db).await;
+    store.execute("create table raw_bin(topic text, payload bytea)", &[]).await;
+    store.execute("create table raw_txt(topic text, payload text)", &[]).await;
+    let hooks = "backend.pgsql.hook.message.publish.1 = {\"topic\": \"raw/#\", \"action\": {\"sql\": [\"insert into raw_bin(topic, payload) values(${topic}, ${payload})\"]}, \"pool\": \"pool1\"}\n\
+                 backend.pgsql.hook.message.publish.2 = {\"topic\": \"raw/#\", \"action\": {\"sql\": [\"insert into raw_txt(topic, payload) values(${topic}, ${payload})\"]}, \"pool\": \"pool1\"}\n";
+    let broker = Broker::start(BIN, &format!("{}{}{hooks}", configs::base(), db.pool_config("pgsql", "pool1")));
+    cistern_tests::publish(broker.port, "raw-pub", "raw/text", b"hello", 1, false);
+    cistern_tests::publish(broker.port, "raw-pub", "raw/binary", b"\xff\x00\x01", 1, false);
+    let soon = Duration::from_secs(10);
+    let bin = store
+        .eventually("select topic, encode(payload, 'hex') from raw_bin order by topic", &[], soon, |r| r.len() == 2)
+        .await;
+    assert_eq!(
+        bin.iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect::<Vec<_>>(),
+        [("raw/binary".to_string(), "ff0001".to_string()), ("raw/text".to_string(), "68656c6c6f".to_string())]
+    );
+    let txt = store.rows("select topic, payload from raw_txt", &[]).await;
+    assert_eq!(txt, [vec![Some("raw/text".to_string()), Some("hello".to_string())]]);
+    assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.pgsql.hook.message.publish.2\"}"), 1);
+    assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.pgsql.hook.message.publish.1\"}"), 0);
+    assert!(broker.log().contains("is text in this statement, and the payload is not UTF-8"), "{}", broker.log());
+}

@@ -24,6 +24,17 @@ pub async fn execute_batch(pool: &PgPool, statement: &str, rows: Vec<Vec<SqlValu
     Ok(affected)
 }
 
+/// The type PostgreSQL gives each parameter of a statement, from where the
+/// parameter goes (`insert into t(b) values($1)` with `b bytea`: `BYTEA`).
+pub async fn parameter_types(pool: &PgPool, statement: &str) -> Result<Vec<String>, SqlError> {
+    use sqlx::Executor;
+    let described = pool.describe(statement).await?;
+    Ok(match described.parameters() {
+        Some(sqlx::Either::Left(types)) => types.iter().map(|t| t.name().to_string()).collect(),
+        _ => Vec::new(),
+    })
+}
+
 pub async fn query(pool: &PgPool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
     let statement = typed(statement, &params);
     let rows = bind_all(sqlx::query(&statement), params).fetch_all(pool).await?;

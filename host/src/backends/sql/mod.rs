@@ -153,7 +153,7 @@ impl crate::backends::Pool for SqlPool {
     ) -> Option<Result<Box<dyn crate::backends::RawAction>, String>> {
         let crate::config::ActionSpec::Sql(statements) = spec else { return None };
         let compiled = statements.iter().map(|s| raw::compile(s, self.dialect(), point)).collect::<Result<Vec<_>, _>>();
-        Some(compiled.map(|statements| Box::new(raw::RawSql { pool: self.clone(), statements }) as _))
+        Some(compiled.map(|statements| Box::new(raw::RawSql::new(self.clone(), statements)) as _))
     }
 }
 

@@ -24,42 +24,113 @@ pub fn compile(template: &str, dialect: Dialect, point: HookPoint) -> Result<Sta
     Ok(Statement { text, params })
 }
 
+/// How a payload is bound: as the statement's parameter needs it, where
+/// the database says (PostgreSQL types each parameter from where it goes);
+/// otherwise text where it is UTF-8 and bytes where it is not, which MySQL
+/// and SQLite take in text and binary columns alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadAs {
+    Bytes,
+    Text,
+    AsItIs,
+}
+
 impl Statement {
-    /// The values of this statement's parameters for one event.
-    pub fn bind(&self, event: &Event) -> Vec<SqlValue> {
+    /// The values of this statement's parameters for one event; `payload`
+    /// says, per parameter, how a payload goes (all [`PayloadAs::AsItIs`] when
+    /// shorter). A payload that is not UTF-8 for a text parameter is refused.
+    pub fn bind(&self, event: &Event, payload: &[PayloadAs]) -> Result<Vec<SqlValue>, String> {
         self.params
             .iter()
-            .map(|p| match p.value(event) {
-                Value::Absent => SqlValue::Null,
-                Value::Text(t) => SqlValue::Text(t.to_string()),
-                Value::Int(i) => SqlValue::Int(i),
-                // Text where it is text, so it lands in text columns as the seed's tables expect.
-                Value::Bytes(b) => match std::str::from_utf8(b) {
-                    Ok(s) => SqlValue::Text(s.to_string()),
-                    Err(_) => SqlValue::Bytes(b.to_vec()),
-                },
-                Value::TimestampMs(ms) => SqlValue::Timestamp(ms as i64),
+            .enumerate()
+            .map(|(i, p)| {
+                Ok(match p.value(event) {
+                    Value::Absent => SqlValue::Null,
+                    Value::Text(t) => SqlValue::Text(t.to_string()),
+                    Value::Int(i) => SqlValue::Int(i),
+                    Value::Bytes(b) => {
+                        match (payload.get(i).copied().unwrap_or(PayloadAs::AsItIs), std::str::from_utf8(b)) {
+                            (PayloadAs::Bytes, _) => SqlValue::Bytes(b.to_vec()),
+                            (PayloadAs::Text | PayloadAs::AsItIs, Ok(s)) => SqlValue::Text(s.to_string()),
+                            (PayloadAs::AsItIs, Err(_)) => SqlValue::Bytes(b.to_vec()),
+                            (PayloadAs::Text, Err(_)) => {
+                                return Err(format!(
+                                "parameter {} (${{payload}}) is text in this statement, and the payload is not UTF-8",
+                                i + 1
+                            ))
+                            }
+                        }
+                    }
+                    Value::TimestampMs(ms) => SqlValue::Timestamp(ms as i64),
+                })
             })
             .collect()
+    }
+
+    /// Whether `${payload}` is among the parameters.
+    fn binds_payload(&self) -> bool {
+        self.params.contains(&Param::Payload)
     }
 }
 
 /// `{"sql": [...]}`: its statements, run in order; the first that fails ends it.
 pub struct RawSql {
-    pub pool: super::SqlPool,
-    pub statements: Vec<Statement>,
+    pool: super::SqlPool,
+    statements: Vec<Statement>,
+    /// Per statement, how each parameter takes a payload, learnt once.
+    payload: Vec<tokio::sync::OnceCell<Vec<PayloadAs>>>,
+}
+
+impl RawSql {
+    pub fn new(pool: super::SqlPool, statements: Vec<Statement>) -> RawSql {
+        let payload = statements.iter().map(|_| tokio::sync::OnceCell::new()).collect();
+        RawSql { pool, statements, payload }
+    }
+
+    /// How `statement`'s parameters take a payload: PostgreSQL says what type
+    /// each parameter is where it goes (`bytea`, `text`, ...); asked once.
+    /// When it cannot say yet (a table that is not there), the statement
+    /// runs as it is, and the database's own error says why.
+    async fn payload_as(&self, index: usize) -> Vec<PayloadAs> {
+        let statement = &self.statements[index];
+        let super::SqlPool::Postgres(pg) = &self.pool else { return Vec::new() };
+        if !statement.binds_payload() {
+            return Vec::new();
+        }
+        let learnt = self.payload[index]
+            .get_or_try_init(|| async {
+                let types = crate::backends::pgsql::operations::parameter_types(pg, &statement.text).await?;
+                Ok::<_, super::SqlError>(
+                    types
+                        .iter()
+                        .map(|t| match t.as_str() {
+                            "BYTEA" => PayloadAs::Bytes,
+                            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "JSON" | "JSONB" | "XML" => PayloadAs::Text,
+                            _ => PayloadAs::AsItIs,
+                        })
+                        .collect(),
+                )
+            })
+            .await;
+        learnt.cloned().unwrap_or_default()
+    }
 }
 
 #[async_trait::async_trait]
 impl crate::backends::RawAction for RawSql {
     async fn run(&self, event: &Event) -> Result<(), crate::backends::RawError> {
         for (index, statement) in self.statements.iter().enumerate() {
-            self.pool.execute(&statement.text, statement.bind(event)).await.map_err(|e| crate::backends::RawError {
+            let error = |unavailable, message| crate::backends::RawError {
                 what: "statement",
                 index: Some(index + 1),
-                unavailable: matches!(e, super::SqlError::Unavailable(_)),
-                message: e.to_string(),
-            })?;
+                unavailable,
+                message,
+            };
+            let params = statement.bind(event, &self.payload_as(index).await).map_err(|m| error(false, m))?;
+            self.pool
+                .execute(&statement.text, params)
+                .await
+                .map_err(|e| error(matches!(e, super::SqlError::Unavailable(_)), e.to_string()))?;
         }
         Ok(())
     }
