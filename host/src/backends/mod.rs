@@ -15,6 +15,7 @@ pub mod mysql;
 pub mod opentsdb;
 pub mod pgsql;
 pub mod pool;
+pub mod reachability;
 pub mod redis;
 pub mod registry;
 pub mod sql;

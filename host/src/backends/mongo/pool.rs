@@ -9,7 +9,7 @@
 //! calls fail as unavailable, and the keeper sees the server when it comes.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use mongodb::options::{
@@ -20,6 +20,7 @@ use mongodb::{Client, Database};
 
 use super::config::{Kind, Loaded, MongoConfig, RMode, Topology, WMode};
 use crate::backends::pool::{AnyPool, Pool};
+use crate::backends::reachability::Reachability;
 use crate::backends::registry::Connect;
 use crate::config::ConfigError;
 
@@ -51,7 +52,7 @@ pub(super) struct Inner {
     db: Option<Database>,
     pub(super) operation_timeout: Duration,
     /// Why the pool is not reachable, while it is not.
-    down: Mutex<Option<String>>,
+    reachability: Reachability,
     /// A certificate and key joined into the one file the driver reads, removed with the pool.
     joined_pem: Option<PathBuf>,
 }
@@ -92,7 +93,7 @@ pub async fn connect(cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
             target,
             db: None,
             operation_timeout: OPERATION_TIMEOUT,
-            down: Mutex::new(Some("built for a configuration check".into())),
+            reachability: Reachability::down("built for a configuration check"),
             joined_pem: None,
         });
         return Ok(AnyPool::new(MongoPool { inner, _keeper: Arc::new(Keeper(None)) }));
@@ -104,7 +105,7 @@ pub async fn connect(cx: Connect<'_>) -> Result<AnyPool, ConfigError> {
         target,
         db: Some(client.database(&loaded.config.database)),
         operation_timeout: Topology::ms(loaded.topology.socket_timeout_ms).unwrap_or(OPERATION_TIMEOUT),
-        down: Mutex::new(None),
+        reachability: Reachability::up(),
         joined_pem,
     });
     match super::operations::ping_inner(&inner).await {
@@ -235,28 +236,13 @@ impl Inner {
 
     /// Why the pool is away, if it is.
     pub(super) fn down(&self) -> Option<String> {
-        self.down.lock().expect("down").clone()
+        self.reachability.why_down()
     }
 
     /// Notes what a ping or an operation found, and says when the pool goes
     /// or comes back. True when it is up.
     pub(super) fn note(&self, result: Result<(), String>) -> bool {
-        let mut down = self.down.lock().expect("down");
-        match (result, down.is_some()) {
-            (Ok(()), true) => {
-                tracing::info!(pool = %self.name, "pool {} is connected to {}", self.name, self.target);
-                *down = None;
-                true
-            }
-            (Ok(()), false) => true,
-            (Err(e), was_down) => {
-                if !was_down {
-                    tracing::warn!(pool = %self.name, "pool {} lost {} ({e}); reconnecting", self.name, self.target);
-                }
-                *down = Some(e);
-                false
-            }
-        }
+        self.reachability.note(&self.name, &self.target, result)
     }
 }
 

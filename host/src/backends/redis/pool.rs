@@ -8,7 +8,7 @@
 //! empty, calls fail as unavailable, and the keeper connects when it can.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -18,6 +18,7 @@ use redis::{Client, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
 use super::config::{RedisConfig, Target};
 use super::{channel, RedisError};
+use crate::backends::reachability::Reachability;
 use crate::config::{BackendConfig, ConfigError, PoolEntry};
 use crate::control::ControlSlot;
 
@@ -48,7 +49,7 @@ pub(super) struct Inner {
     slots: Vec<ArcSwapOption<ConnectionManager>>,
     next: AtomicUsize,
     /// Why the pool is not connected, while it is not.
-    down: Mutex<Option<String>>,
+    reachability: Reachability,
 }
 
 struct Tasks(Vec<tokio::task::AbortHandle>);
@@ -109,7 +110,7 @@ pub async fn connect(
         sentinel,
         slots: (0..config.pool_size).map(|_| ArcSwapOption::empty()).collect(),
         next: AtomicUsize::new(0),
-        down: Mutex::new(Some("not connected yet".into())),
+        reachability: Reachability::down("not connected yet"),
     });
 
     if check_only {
@@ -118,7 +119,7 @@ pub async fn connect(
     match inner.check().await {
         Ok(()) => {
             tracing::info!(pool = %inner.name, server = %inner.target, connections = config.pool_size, "redis pool open");
-            *inner.down.lock().expect("down") = None;
+            inner.reachability.set(None);
         }
         Err(e) => {
             tracing::warn!(
@@ -126,7 +127,7 @@ pub async fn connect(
                 inner.name,
                 inner.target
             );
-            *inner.down.lock().expect("down") = Some(e.to_string());
+            inner.reachability.set(Some(e.to_string()));
         }
     }
     let mut tasks = vec![tokio::spawn(keep(Arc::downgrade(&inner))).abort_handle()];
@@ -152,7 +153,7 @@ impl RedisPool {
                 return Ok(ConnectionManager::clone(c));
             }
         }
-        let why = self.inner.down.lock().expect("down").clone().unwrap_or_else(|| "not connected".into());
+        let why = self.inner.reachability.why_down().unwrap_or_else(|| "not connected".into());
         Err(RedisError::Unavailable(format!(
             "pool {} is not connected to {}: {why}",
             self.inner.name, self.inner.target
@@ -240,22 +241,7 @@ impl Inner {
 
     /// Notes the outcome of a check, and says when the pool goes or comes back.
     fn note(&self, result: Result<(), redis::RedisError>) -> bool {
-        let mut down = self.down.lock().expect("down");
-        match (result, down.is_some()) {
-            (Ok(()), true) => {
-                tracing::info!(pool = %self.name, "pool {} is connected to {}", self.name, self.target);
-                *down = None;
-                true
-            }
-            (Ok(()), false) => true,
-            (Err(e), was_down) => {
-                if !was_down {
-                    tracing::warn!(pool = %self.name, "pool {} lost {} ({e}); reconnecting", self.name, self.target);
-                }
-                *down = Some(e.to_string());
-                false
-            }
-        }
+        self.reachability.note(&self.name, &self.target, result.map_err(|e| e.to_string()))
     }
 }
 
