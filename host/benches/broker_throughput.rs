@@ -5,8 +5,8 @@
 //! Each store is configured with one hook, the stock `on_message_publish`
 //! on `#` (the seed's; for the time-series stores a one-point template), so
 //! a PUBACK means the message was written (committed in the database, or in
-//! the outbox while the database is away; the run fails if any write was
-//! deferred or failed). Publishers are plain MQTT 3.1.1 connections of the
+//! the outbox while the database is away: the line then says how many were
+//! deferred). The run fails if any write failed. Publishers are plain MQTT 3.1.1 connections of the
 //! benchmark's own, one thread each, keeping up to `CISTERN_BENCH_WINDOW`
 //! QoS 1 publishes in flight (mosquitto_pub's default, 20) and timing each
 //! from its PUBLISH to its PUBACK: that latency is publish-to-commit.
@@ -282,28 +282,36 @@ fn main() {
         let store = store(name, dir.path());
         let (mut with, mut without) = (Vec::new(), Vec::new());
         let mut latencies = Vec::new();
+        let mut deferred = 0;
         for _ in 0..rounds {
             let plain = Broker::start(BIN, &no_store);
             without.push(run(&plain, publishers, messages, window).rate);
             drop(plain);
             let broker = Broker::start(BIN, &store.config);
             let r = run(&broker, publishers, messages, window);
-            for metric in ["cistern_action_failures_total", "cistern_action_deferred_total"] {
-                let action = format!("{{action=\"backend.{}.hook.message.publish.1\"}}", backend_key(store.name));
-                assert_eq!(broker.metric(&format!("{metric}{action}")), 0, "{}: {metric} is not 0", store.name);
-            }
+            let action = format!("{{action=\"backend.{}.hook.message.publish.1\"}}", backend_key(store.name));
+            let failed = broker.metric(&format!("cistern_action_failures_total{action}"));
+            assert_eq!(failed, 0, "{}: {failed} writes failed", store.name);
+            // Deferred writes were acknowledged once in the outbox, not the
+            // database: the line says how many, so no rate passes for commits that it is not.
+            deferred += broker.metric(&format!("cistern_action_deferred_total{action}"));
             with.push(r.rate);
             latencies.extend(r.latencies_us);
         }
         latencies.sort_unstable();
         let (w, wo) = (median(&with), median(&without));
         println!(
-            "  {:<10} {w:>8.0} msg/s, no store {wo:>8.0} msg/s, ratio {:.2}; latency p50 {:.1}, p99 {:.1}, max {:.1}",
+            "  {:<10} {w:>8.0} msg/s, no store {wo:>8.0} msg/s, ratio {:.2}; latency p50 {:.1}, p99 {:.1}, max {:.1}{}",
             store.name,
             w / wo,
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
             percentile(&latencies, 1.0),
+            if deferred > 0 {
+                format!("; {deferred} deferred to the outbox (acknowledged, not yet committed)")
+            } else {
+                String::new()
+            },
         );
     }
 }

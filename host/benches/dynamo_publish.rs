@@ -124,8 +124,12 @@ fn main() {
         let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
         let runtime = Runtime::with_config(config, None).await.expect("runtime");
         let pool: DynamoPool = runtime.loaded().pool_as("dynamo", "pool1").expect("the dynamo pool");
-        // The plain program's client: the SDK's defaults, on the same endpoint and credentials.
+        // The plain program's client: the same kind of HTTP client, with as
+        // many idle connections kept, on the same endpoint and credentials.
+        let mut http = aws_smithy_http_client::Builder::new();
+        http.set_pool_max_idle_per_host(Some(pool_size));
         let sdk = aws_sdk_dynamodb::Config::builder()
+            .http_client(http.build_http())
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new(REGION))
             .endpoint_url(&url)

@@ -7,6 +7,8 @@
 //! `eval "$(scripts/services.sh env mariadb postgres)"`, then
 //! `cargo bench -p cistern --bench sql_publish`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,12 +44,15 @@ fn event(runtime: &Runtime, task: usize) -> (Client, Message) {
     (client, message)
 }
 
-/// The plain program's insert: the statement the guest's `on_message_publish` makes.
+/// The plain program's insert: the statement the guest's `on_message_publish`
+/// makes on `sql/*.sql`'s table, insert-if-absent by msgid (bound twice).
 fn insert(dialect_pg: bool) -> &'static str {
     if dialect_pg {
-        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = $9)"
     } else {
-        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = ?)"
     }
 }
 
@@ -79,7 +84,7 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool) -> Duration {
                 for _ in 0..PER_TASK {
                     let (client, m) = event(&runtime, t);
                     let params = vec![
-                        SqlValue::Text(m.id),
+                        SqlValue::Text(m.id.clone()),
                         SqlValue::Text(m.topic),
                         SqlValue::Text(m.sender),
                         SqlValue::Text(client.node),
@@ -87,6 +92,7 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool) -> Duration {
                         SqlValue::Int(m.retain.into()),
                         SqlValue::Bytes(m.payload.to_vec()),
                         SqlValue::Timestamp(m.timestamp_ms as i64),
+                        SqlValue::Text(m.id),
                     ];
                     plain_insert(&pool, insert(pg), params).await;
                 }
@@ -99,12 +105,14 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool) -> Duration {
     started.elapsed()
 }
 
-/// A plain sqlx insert on the pool, no cistern code in between.
+/// A plain sqlx insert on the pool, no cistern code in between; run again
+/// when it loses to a concurrent one (MariaDB's deadlock on this statement,
+/// error 1467 or 1213), as any program writing this way must.
 async fn plain_insert(pool: &SqlPool, sql: &str, params: Vec<SqlValue>) {
     macro_rules! bind_all {
-        ($q:expr) => {{
+        ($q:expr, $params:expr) => {{
             let mut q = $q;
-            for p in params {
+            for p in $params {
                 q = match p {
                     SqlValue::Text(s) => q.bind(s),
                     SqlValue::Int(i) => q.bind(i),
@@ -116,15 +124,26 @@ async fn plain_insert(pool: &SqlPool, sql: &str, params: Vec<SqlValue>) {
             q
         }};
     }
-    match pool {
-        SqlPool::Postgres(p) => {
-            bind_all!(sqlx::query(sql)).execute(p).await.expect("insert");
+    for attempt in 1.. {
+        let result = match pool {
+            SqlPool::Postgres(p) => bind_all!(sqlx::query(sql), params.clone()).execute(p).await.map(drop),
+            SqlPool::Mysql(p) => bind_all!(sqlx::query(sql), params.clone()).execute(p).await.map(drop),
+            SqlPool::Sqlite(_) => unreachable!("servers only"),
+        };
+        match result {
+            Ok(()) => return,
+            Err(sqlx::Error::Database(e)) if attempt < 6 && conflict(&*e) => {
+                tokio::time::sleep(Duration::from_millis(2 << attempt)).await
+            }
+            Err(e) => panic!("insert: {e}"),
         }
-        SqlPool::Mysql(p) => {
-            bind_all!(sqlx::query(sql)).execute(p).await.expect("insert");
-        }
-        SqlPool::Sqlite(_) => unreachable!("servers only"),
     }
+}
+
+fn conflict(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(e.code().as_deref(), Some("40001" | "40P01"))
+        || e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| [1205, 1213, 1467].contains(&m.number()))
 }
 
 async fn measure(backend: &str, db: TestDb) {
@@ -151,6 +170,10 @@ async fn measure(backend: &str, db: TestDb) {
         n / v[v.len() / 2].as_secs_f64()
     };
     let (cistern_rate, plain_rate) = (rate(c), rate(p));
+    common::assert_all_stored(&runtime);
+    let stored = pool.query("SELECT COUNT(*) FROM mqtt_msg", Vec::new()).await.expect("a count");
+    let expected = 2 * (ROUNDS + 1) * TASKS * PER_TASK;
+    assert_eq!(stored[0][0], SqlValue::Int(expected as i64), "every message stored once by each path");
     println!(
         "sql_publish/{backend}: {TASKS} concurrent publishers, pool of {POOL_SIZE}, median of {ROUNDS} rounds of {n} inserts: \
          cistern {cistern_rate:.0} msg/s, plain sqlx {plain_rate:.0} msg/s, ratio cistern/plain {:.2}",
