@@ -12,8 +12,8 @@
 //! at once, counted.
 //!
 //! Each pool has a lane in the outbox and one drainer task, which checks the
-//! database's health while it is away and replays the lane's entries, in
-//! order, when it is back. While a lane holds entries, new writes for that
+//! database's health while it is away and replays the lane's entries when
+//! it is back: each client's in order, several clients' at once. While a lane holds entries, new writes for that
 //! pool queue behind them, so each client's writes keep their order.
 
 use std::sync::atomic::Ordering;
@@ -38,7 +38,9 @@ pub enum Ran {
 }
 
 /// Entries a drainer replays between two removals from disk.
-const REPLAY_BATCH: usize = 64;
+const REPLAY_BATCH: usize = 256;
+/// Clients whose entries a drainer replays at once (each client's in order).
+const REPLAY_CLIENTS: usize = 16;
 /// How long a health check may wait for an answer.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 /// Health checks of an unavailable database back off from the first pause to the last.
@@ -165,9 +167,13 @@ async fn healthy(rt: &Runtime, lane: &Lane) -> bool {
     matches!(tokio::time::timeout(PING_TIMEOUT, pool.ping()).await, Ok(Ok(())))
 }
 
-/// Replays the lane's oldest entries, in order, until one finds the database
-/// away again; removes those that are done with.
+/// Replays the lane's oldest entries and removes those that are done with.
+/// Each client's entries run in order, one after another, and stop at the
+/// first that finds the database away again; different clients' entries run
+/// side by side (at most [`REPLAY_CLIENTS`] at once), so a drain after an
+/// outage is not one round trip per message.
 async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
+    use futures_util::StreamExt;
     let pending = lane.front(REPLAY_BATCH);
     let entries = match rt.outbox.load(&pending) {
         Ok(e) => e,
@@ -180,6 +186,35 @@ async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
     let loaded = rt.loaded();
     let mut done: Vec<u64> =
         pending.iter().map(|p| p.seq).filter(|s| !entries.iter().any(|(seq, _)| seq == s)).collect();
+    // Each client's entries, in the lane's order.
+    let mut clients: Vec<(String, Vec<(u64, crate::outbox::Entry)>)> = Vec::new();
+    for (seq, entry) in entries {
+        let id = entry.event.client().clientid.clone();
+        match clients.iter_mut().find(|(c, _)| *c == id) {
+            Some((_, list)) => list.push((seq, entry)),
+            None => clients.push((id, vec![(seq, entry)])),
+        }
+    }
+    let replayed: Vec<Vec<u64>> = futures_util::stream::iter(clients)
+        .map(|(_, list)| replay_client(rt, &loaded, lane, list))
+        .buffer_unordered(REPLAY_CLIENTS)
+        .collect()
+        .await;
+    done.extend(replayed.into_iter().flatten());
+    if let Err(e) = rt.outbox.complete(lane, done).await {
+        tracing::error!(pool = %lane.name, "cannot remove replayed entries from the outbox (they will be replayed again): {e}");
+    }
+}
+
+/// One client's entries, in order, until one finds the database away; the
+/// sequence numbers of those done with.
+async fn replay_client(
+    rt: &Runtime,
+    loaded: &Loaded,
+    lane: &Arc<Lane>,
+    entries: Vec<(u64, crate::outbox::Entry)>,
+) -> Vec<u64> {
+    let mut done = Vec::with_capacity(entries.len());
     for (seq, entry) in entries {
         let Some(action) = loaded.action_named(&entry.action) else {
             rt.metrics.dropped(&entry.action, &entry.event, "its action is no longer configured");
@@ -204,7 +239,5 @@ async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
             }
         }
     }
-    if let Err(e) = rt.outbox.complete(lane, done).await {
-        tracing::error!(pool = %lane.name, "cannot remove replayed entries from the outbox (they will be replayed again): {e}");
-    }
+    done
 }
