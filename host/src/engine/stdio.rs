@@ -166,3 +166,27 @@ impl AsyncWrite for Writer {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_s_output_is_cut_and_bounded() {
+        let out = Output::new("(loading)");
+        out.begin(&Arc::from("backend.sqlite.hook.message.publish.1"));
+        out.write(Stream::Stdout, b"one\ntwo");
+        assert_eq!(out.0.lock().unwrap().pending[Stream::Stdout as usize], b"two", "a whole line is logged at once");
+        out.write(Stream::Stderr, &vec![b'x'; MAX_PER_CALL + 10]);
+        {
+            let lines = out.0.lock().unwrap();
+            assert_eq!(lines.pending[Stream::Stderr as usize].len(), MAX_LINE, "a long line is cut");
+            assert_eq!(lines.logged, MAX_PER_CALL, "no more than the call's budget is taken");
+            assert_eq!(lines.dropped, 17, "the rest is counted as dropped");
+        }
+        out.end();
+        let lines = out.0.lock().unwrap();
+        assert!(lines.pending.iter().all(Vec::is_empty), "an unfinished line is logged when the call ends");
+        assert_eq!((lines.logged, lines.dropped), (0, 0), "the next call has a fresh budget");
+    }
+}
