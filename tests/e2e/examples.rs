@@ -9,6 +9,16 @@ use cistern_tests::{configs, publish, Broker, Redis, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 
+/// The JavaScript and Python components are 13 and 18 MB of wasm, which a
+/// broker compiles before it listens: one at a time, so that on a small
+/// machine they do not all share its cores, and with a longer start timeout.
+static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn start(config: &str) -> Broker {
+    let _one_at_a_time = COMPILING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Broker::start_within(BIN, config, cistern_tests::broker::SLOW_START_TIMEOUT)
+}
+
 /// Where scripts/build-examples.sh puts the example components; a missing
 /// one fails the test saying how to build it.
 fn examples_dir(component: &str) -> String {
@@ -33,7 +43,7 @@ backend.sqlite.hook.message.publish.2 = {{"topic": "sensors/#", "action": {{"mod
         base = configs::base(),
         guests = examples_dir("js_enrich.wasm"),
     );
-    let broker = Broker::start(BIN, &config);
+    let broker = start(&config);
     let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
     store.execute("create table enriched(msgid text primary key, topic text, doc text)", &[]).await;
 
@@ -80,7 +90,7 @@ backend.redis.hook.message.publish.2 = {{"topic": "meter/#", "action": {{"module
         guests = examples_dir("py_rolling.wasm"),
         pool = redis.pool_lines("pool1"),
     );
-    let broker = Broker::start(BIN, &config);
+    let broker = start(&config);
     for kw in [1, 2, 3, 4, 5] {
         publish(broker.port, "meter-a", "meter/a", format!(r#"{{"kw": {kw}}}"#).as_bytes(), 1, false);
     }
@@ -121,7 +131,7 @@ backend.sqlite.hook.message.publish.1 = {{"topic": "#", "action": {{"module": "c
         base = configs::base(),
         guests = examples_dir("c_json_filter.wasm"),
     );
-    let broker = Broker::start(BIN, &config);
+    let broker = start(&config);
     let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
     store.execute("create table json_msg(msgid text primary key, topic text, payload text)", &[]).await;
 
@@ -166,7 +176,10 @@ fn a_guest_importing_sockets_is_refused() {
         guests = examples_dir("py_sockets.wasm"),
     );
     // One check: compiling the Python component is most of the time.
-    let (out, path, _dir) = cistern_tests::broker::check_config(BIN, "bad.conf", &config);
+    let (out, path, _dir) = {
+        let _one_at_a_time = COMPILING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cistern_tests::broker::check_config(BIN, "bad.conf", &config)
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a guest importing sockets is accepted");
     assert!(stderr.contains(&format!("{}:3:", path.display())), "the configuration line is named: {stderr}");
