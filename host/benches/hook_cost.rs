@@ -214,7 +214,7 @@ async fn languages() {
         }
         println!(
             "hook_cost/{language}: {module}.{function} {w:.2} us/call, plain Rust {r:.3} us/call, ratio {:.0}{versus_rust_guest}; \
-             one idle instance holds {:.1} MiB of linear memory; component {:.1} MiB ({n} calls each)",
+             one idle instance holds {:.2} MiB of linear memory; component {:.2} MiB ({n} calls each)",
             w / r,
             memory as f64 / (1 << 20) as f64,
             bytes.len() as f64 / (1 << 20) as f64,
