@@ -8,6 +8,9 @@ cd "$CISTERN_ROOT"
 
 scripts/install-deps.sh
 scripts/build-guests.sh
+# The example actions in JavaScript, Python and C (and their toolchains),
+# built once here rather than per test.
+scripts/build-examples.sh
 # The real database servers the tests talk to, on loopback ports of their
 # own; each test takes a database of its own in them.
 scripts/services.sh up mariadb postgres redis influxdb dynalite ferretdb cassandra

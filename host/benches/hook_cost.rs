@@ -147,9 +147,85 @@ async fn boundary() {
     );
 }
 
+/// The same smallest action (one `clock` call and back) in each language:
+/// its cost per call against plain Rust doing the same in the same run, and
+/// the linear memory one idle instance holds. A language whose component is
+/// missing is skipped, saying why.
+async fn languages() {
+    let dist = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/examples/dist");
+    let languages = [
+        ("rust", dist, "misbehave", "clock", "scripts/build-guests.sh"),
+        ("c", examples, "c_json_filter", "tick", "scripts/build-examples.sh"),
+        ("javascript", examples, "js_enrich", "tick", "scripts/build-examples.sh"),
+        ("python", examples, "py_rolling", "tick", "scripts/build-examples.sh"),
+    ];
+    let n = ROUNDS * PER_ROUND;
+    let mut rust_guest: Option<f64> = None;
+    for (language, dir, module, function, script) in languages {
+        let path = std::path::Path::new(dir).join(format!("{module}.wasm"));
+        if !path.exists() {
+            println!("hook_cost/{language}: skipped, {} is missing (run {script})", path.display());
+            continue;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            "cistern.guests.dir = {dir}\nbackend.sqlite.pool1.database = :memory:\n\
+             backend.sqlite.hook.message.publish.1 = {{\"action\": {{\"module\": \"{module}\", \"function\": \"{function}\"}}}}\n"
+        );
+        let config = Config::from_text("bench.conf", &text, tmp.path()).expect("config");
+        let runtime = match Runtime::with_config(config, None).await {
+            Ok(r) => r,
+            Err(e) => {
+                println!("hook_cost/{language}: skipped, {module} does not load: {e}");
+                continue;
+            }
+        };
+        for _ in 0..200 {
+            runtime.handle(event(&runtime.ids)).await;
+        }
+        let (mut wasm, mut rust) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..ROUNDS {
+            let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
+            let t = Instant::now();
+            for e in events {
+                runtime.handle(e).await;
+            }
+            wasm += t.elapsed();
+            let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
+            let t = Instant::now();
+            for e in events {
+                std::hint::black_box(std::time::SystemTime::now());
+                std::hint::black_box(e);
+            }
+            rust += t.elapsed();
+        }
+        let (w, r) = (wasm.as_secs_f64() * 1e6 / n as f64, rust.as_secs_f64() * 1e6 / n as f64);
+        let bytes = std::fs::read(&path).unwrap();
+        let engine = cistern::engine::Engine::new(&cistern::config::Limits::default()).expect("engine");
+        let origin = cistern::engine::Origin::Custom;
+        let memory = engine.load(module, &bytes, origin).await.map(|g| g.idle_memory()).unwrap_or(0);
+        let versus_rust_guest = match rust_guest {
+            Some(g) => format!(", {:.1}x the Rust guest", w / g),
+            None => String::new(),
+        };
+        if language == "rust" {
+            rust_guest = Some(w);
+        }
+        println!(
+            "hook_cost/{language}: {module}.{function} {w:.2} us/call, plain Rust {r:.3} us/call, ratio {:.0}{versus_rust_guest}; \
+             one idle instance holds {:.2} MiB of linear memory; component {:.2} MiB ({n} calls each)",
+            w / r,
+            memory as f64 / (1 << 20) as f64,
+            bytes.len() as f64 / (1 << 20) as f64,
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
+        languages().await;
         boundary().await;
         // In memory, so the database costs little and the wasm path shows.
         measure("sqlite-memory", ":memory:").await;

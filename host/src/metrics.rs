@@ -36,6 +36,8 @@ pub struct ActionCounters {
     /// Failures because the database could not be reached: for a message,
     /// what could not be stored.
     pub unavailable: AtomicU64,
+    /// Host calls the action's guest made naming a pool other than its own, refused.
+    pub denied: AtomicU64,
 }
 
 #[derive(Default)]
@@ -170,6 +172,11 @@ impl Metrics {
             "cistern_action_unavailable_total",
             "Calls that failed because the database could not be reached.",
             per_action(|c| &c.unavailable),
+        );
+        put(
+            "cistern_guest_denied_total",
+            "Host calls refused because the guest named a pool its action may not use.",
+            per_action(|c| &c.denied),
         );
         put(
             "cistern_events_total",

@@ -18,7 +18,7 @@ use crate::config::{ActionSpec, BackendConfig, Config, ConfigError, HookConfig};
 use crate::control::ControlSlot;
 use crate::delivery::{self, Ran};
 use crate::engine::bindings::types;
-use crate::engine::{Engine, Guest, Scope};
+use crate::engine::{Engine, Guest, Origin, Scope};
 use crate::message_id::MessageIds;
 use crate::metrics::Metrics;
 use crate::model::{Event, Outcome};
@@ -300,6 +300,7 @@ impl Loaded {
                     backend: backend.kind.name(),
                     pool_name: hook.pool.clone(),
                     pool,
+                    counters: metrics.action(&name),
                 });
                 ActionKind::Guest { guest, ctx, scope }
             }
@@ -356,7 +357,15 @@ impl Loaded {
         let digest = crate::message_id::fnv1a(&bytes);
         let guest = match previous.and_then(|p| p.guests.get(&key)).filter(|g| g.digest == digest) {
             Some(g) => g.clone(),
-            None => self.engine.load(&key, &bytes).await.map_err(|e| err(e.to_string()))?,
+            None => {
+                let (origin, file) = match (module, &self.config.cistern.guests_dir) {
+                    (Some(m), Some(dir)) => {
+                        (Origin::Custom, format!(" (file {})", dir.join(format!("{m}.wasm")).display()))
+                    }
+                    _ => (Origin::Stock, String::new()),
+                };
+                self.engine.load(&key, &bytes, origin).await.map_err(|e| err(format!("{e}{file}")))?
+            }
         };
         self.guests.insert(key, guest.clone());
         Ok(guest)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cistern_tests::{configs, publish, Broker, Store, Subscriber, SubscriberOptions};
+use cistern_tests::{configs, publish, Broker, Redis, Store, Subscriber, SubscriberOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 
@@ -84,4 +84,100 @@ backend.sqlite.hook.session.subscribed.1 = {{"topic": "#", "action": {{"module":
     assert_eq!(got[0].payload, "asked for");
     assert_eq!(broker.metric("cistern_deliveries_refused_total"), 2);
     assert!(broker.log().contains("none of the client's subscriptions match"), "the refusal is logged");
+}
+
+/// A custom guest may use only the pool its action names: its `sql` call
+/// naming another SQLite pool is denied, counted and logged, and the other
+/// database stays empty, while the same call naming its own pool writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_cannot_write_to_another_sql_pool() {
+    let config = format!(
+        r##"{base}
+cistern.guests.dir = {guests}
+backend.sqlite.pool1.database = {{dir}}/own.db
+backend.sqlite.pool2.database = {{dir}}/other.db
+backend.sqlite.hook.message.publish.1 = {{"topic": "#", "action": {{"module": "misbehave", "function": "trespass"}}, "pool": "pool1", "options": {{"target": "pool2"}}}}
+backend.sqlite.hook.message.publish.2 = {{"topic": "#", "action": {{"module": "misbehave", "function": "trespass"}}, "pool": "pool1", "options": {{"target": "pool1"}}}}
+backend.sqlite.hook.message.publish.3 = {{"topic": "#", "action": {{"function": "on_message_publish"}}, "pool": "pool2"}}
+"##,
+        base = configs::base(),
+        guests = configs::guests_dir()
+    );
+    let broker = Broker::start(BIN, &config);
+    let own = Store::sqlite(&broker.dir.path().join("own.db")).await;
+    let other = Store::sqlite(&broker.dir.path().join("other.db")).await;
+    for store in [&own, &other] {
+        store.execute("create table trespass(msgid text primary key)", &[]).await;
+    }
+    for i in 1..=3 {
+        publish(broker.port, "intruder", &format!("in/{i}"), b"x", 1, false);
+    }
+    own.eventually("select msgid from trespass", &[], Duration::from_secs(10), |r| r.len() == 3).await;
+    // pool2 is in use (its own action stored the messages), yet the guest's writes never reached it.
+    other.eventually("select msgid from mqtt_msg", &[], Duration::from_secs(10), |r| r.len() == 3).await;
+    assert!(other.rows("select msgid from trespass", &[]).await.is_empty(), "nothing written to the other pool");
+
+    let denied = |n: u32| {
+        broker.metric(&format!("cistern_guest_denied_total{{action=\"backend.sqlite.hook.message.publish.{n}\"}}"))
+    };
+    assert_eq!(denied(1), 3, "each call naming pool2 denied and counted");
+    assert_eq!(denied(2), 0, "naming its own pool is allowed");
+    assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.sqlite.hook.message.publish.1\"}"), 3);
+    assert!(broker.log().contains("this action may use pool `pool1` only, not `pool2`"), "the denial is logged");
+}
+
+/// The same for `redis`: a guest's command naming another Redis pool (another
+/// database number) is denied and counted, and writes nothing there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_cannot_write_to_another_redis_pool() {
+    let own = Redis::for_test(1);
+    let other = Redis::for_test(15);
+    let config = format!(
+        r##"{base}
+cistern.guests.dir = {guests}
+{own_pool}{other_pool}backend.redis.hook.message.publish.1 = {{"topic": "#", "action": {{"module": "misbehave", "function": "trespass"}}, "pool": "pool1", "options": {{"target": "pool2"}}}}
+backend.redis.hook.message.publish.2 = {{"topic": "#", "action": {{"module": "misbehave", "function": "trespass"}}, "pool": "pool1", "options": {{"target": "pool1"}}}}
+"##,
+        base = configs::base(),
+        guests = configs::guests_dir(),
+        own_pool = own.pool_lines("pool1"),
+        other_pool = other.pool_lines("pool2"),
+    );
+    let broker = Broker::start(BIN, &config);
+    for i in 1..=3 {
+        publish(broker.port, "intruder", &format!("in/{i}"), b"x", 1, false);
+    }
+    let trespassed = |r: &Redis| r.keys().into_iter().filter(|k| k.starts_with(b"trespass:")).count();
+    own.eventually("the allowed writes", Duration::from_secs(10), |r| (trespassed(r) == 3).then_some(()));
+    assert_eq!(trespassed(&other), 0, "nothing written to the other pool");
+    let denied = |n: u32| {
+        broker.metric(&format!("cistern_guest_denied_total{{action=\"backend.redis.hook.message.publish.{n}\"}}"))
+    };
+    assert_eq!(denied(1), 3, "each command naming pool2 denied and counted");
+    assert_eq!(denied(2), 0);
+    assert!(broker.log().contains("this action may use pool `pool1` only, not `pool2`"));
+}
+
+/// The contract's guard (wit/README.md): a guest built against
+/// `cistern:hooks@0.2.0`, kept compiled in tests/fixtures, still loads and
+/// writes end to end. A change to wit/ that breaks this was not compatible.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_built_against_0_2_0_still_loads_and_runs() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
+    let config = format!(
+        r##"{base}
+cistern.guests.dir = {fixtures}
+backend.sqlite.pool1.database = {{dir}}/cistern.db
+backend.sqlite.hook.message.publish.1 = {{"topic": "#", "action": {{"module": "guest_0_2_0", "function": "trespass"}}, "pool": "pool1", "options": {{"target": "pool1"}}}}
+"##,
+        base = configs::base(),
+    );
+    let broker = Broker::start(BIN, &config);
+    let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
+    store.execute("create table trespass(msgid text primary key)", &[]).await;
+    for i in 1..=2 {
+        publish(broker.port, "old-guest", &format!("old/{i}"), b"x", 1, false);
+    }
+    store.eventually("select msgid from trespass", &[], Duration::from_secs(10), |r| r.len() == 2).await;
+    assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.sqlite.hook.message.publish.1\"}"), 0);
 }

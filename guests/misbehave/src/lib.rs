@@ -1,13 +1,15 @@
 //! A guest that misbehaves on purpose, so tests can show that only the call
 //! it fails is lost: the broker keeps delivering and persisting. Its `clock`
 //! function behaves: one host call and back, the smallest useful hook, which
-//! the `hook_cost` benchmark times.
+//! the `hook_cost` benchmark times. Its `trespass` writes the message's id
+//! into the pool its action's options name as `"target"`, which the host must
+//! deny unless it is the action's own.
 
-use cistern_guest::{clock, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Message, Outcome};
+use cistern_guest::{clock, redis, sql, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Message, Outcome};
 
 struct Misbehave;
 
-const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock", "smuggle"];
+const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock", "smuggle", "trespass"];
 
 impl Guest for Misbehave {
     fn functions() -> Vec<FunctionInfo> {
@@ -28,6 +30,7 @@ impl Guest for Misbehave {
                 Ok(Outcome::none())
             }
             "smuggle" => Ok(smuggle(&event)),
+            "trespass" => trespass(&ctx, &event).map(|()| Outcome::none()),
             other => Err(Error::InvalidInput(format!("no function {other}"))),
         }
     }
@@ -51,6 +54,29 @@ fn smuggle(event: &Event) -> Outcome {
     outcome.deliver.push(message("someone/else", "theirs"));
     outcome.deliver.push(message(&sub.subscription.topic, "asked for"));
     outcome
+}
+
+/// Writes the message id into the pool named by the options' `"target"`:
+/// a row of `trespass(msgid)` through `sql`, or the key `trespass:<msgid>`
+/// through `redis`, as the action's backend speaks.
+fn trespass(ctx: &Context, event: &Event) -> Result<(), Error> {
+    let Event::MessagePublish(m) = event else { return Ok(()) };
+    let target = option(&ctx.options, "target").ok_or_else(|| Error::InvalidInput("no \"target\" pool".into()))?;
+    let id = m.message.id.as_str();
+    if ctx.backend == "redis" {
+        redis::run(target, redis::cmd("SET").arg(format!("trespass:{id}")).arg(id)).map(drop)
+    } else {
+        sql::execute(target, "INSERT INTO trespass(msgid) VALUES (?)", &[sql::Value::Text(id.to_string())]).map(drop)
+    }
+}
+
+/// A string field of the action's JSON entry, found without a JSON parser:
+/// enough for a test guest whose options the tests write.
+fn option<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let after = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let start = after.find('"')? + 1;
+    let len = after[start..].find('"')?;
+    Some(&after[start..start + len])
 }
 
 /// Loops until the host's deadline interrupts it.

@@ -8,6 +8,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 use super::bindings::{types, Action, ActionPre};
+use super::imports::{self, Origin};
 use super::state::{HostState, Scope};
 use super::ticks;
 use crate::config::Limits;
@@ -19,6 +20,7 @@ pub struct Guest {
     /// A digest of the component's bytes, to keep an unchanged guest across reloads.
     pub digest: u64,
     engine: wasmtime::Engine,
+    origin: Origin,
     pre: ActionPre<HostState>,
     limits: Limits,
     idle: Mutex<Vec<Instance>>,
@@ -58,12 +60,14 @@ impl Guest {
     pub(super) async fn load(
         engine: wasmtime::Engine,
         linker: Arc<Linker<HostState>>,
+        origin: Origin,
         limits: Limits,
         name: &str,
         bytes: &[u8],
     ) -> Result<Guest, String> {
         let component =
             Component::new(&engine, bytes).map_err(|e| format!("guest {name} is not a valid component: {e}"))?;
+        imports::check(name, origin, &engine, &component)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| format!("guest {name} does not fit the cistern:hooks world: {e}"))?;
@@ -74,6 +78,7 @@ impl Guest {
             functions: Vec::new(),
             digest: crate::message_id::fnv1a(bytes),
             engine,
+            origin,
             pre,
             limits,
             idle: Mutex::new(Vec::new()),
@@ -95,7 +100,8 @@ impl Guest {
     async fn instantiate(&self) -> Result<Instance, String> {
         let limits =
             StoreLimitsBuilder::new().memory_size(self.limits.memory as usize).trap_on_grow_failure(true).build();
-        let mut store = Store::new(&self.engine, HostState::new(limits, self.limits.cpu_time));
+        let wasi = (self.origin == Origin::Custom).then(|| super::wasi::Wasi::new(&self.name));
+        let mut store = Store::new(&self.engine, HostState::new(limits, self.limits.cpu_time, wasi));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|ctx| {
             let meter = &ctx.data().meter;
@@ -107,6 +113,12 @@ impl Guest {
         });
         let action = self.pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
         Ok(Instance { store, action })
+    }
+
+    /// The linear memory an idle instance holds, in bytes (the largest, if
+    /// there are several).
+    pub fn idle_memory(&self) -> usize {
+        self.idle.lock().expect("idle list").iter().map(|i| i.store.data().limits.memory).max().unwrap_or(0)
     }
 
     /// Calls `handle` in a reused instance. A trap or timeout throws the instance away.

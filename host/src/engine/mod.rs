@@ -7,7 +7,10 @@
 pub mod bindings;
 pub mod convert;
 mod guest;
+mod imports;
 mod state;
+mod stdio;
+mod wasi;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use guest::{CallError, Guest};
+pub use imports::Origin;
 pub use state::{HostState, Scope};
 
 use crate::config::Limits;
@@ -26,7 +30,10 @@ pub const TICK: Duration = Duration::from_millis(5);
 /// A wasmtime engine with our limits and every host interface linked.
 pub struct Engine {
     engine: wasmtime::Engine,
-    linker: Arc<Linker<HostState>>,
+    /// The contract's interfaces: all a stock guest gets.
+    stock: Arc<Linker<HostState>>,
+    /// The contract's interfaces and WASI, for custom guests.
+    custom: Arc<Linker<HostState>>,
     limits: Limits,
     ticker: Arc<AtomicBool>,
 }
@@ -58,9 +65,16 @@ impl Engine {
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
         let engine = wasmtime::Engine::new(&config).map_err(|e| EngineError(format!("cannot start wasmtime: {e}")))?;
 
-        let mut linker = Linker::new(&engine);
-        bindings::Action::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|e| EngineError(format!("cannot link host interfaces: {e}")))?;
+        let link = |with_wasi: bool| {
+            let mut linker = Linker::new(&engine);
+            bindings::Action::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+                .map_err(|e| EngineError(format!("cannot link host interfaces: {e}")))?;
+            if with_wasi {
+                wasi::add_to_linker(&mut linker).map_err(|e| EngineError(format!("cannot link WASI: {e}")))?;
+            }
+            Ok::<_, EngineError>(Arc::new(linker))
+        };
+        let (stock, custom) = (link(false)?, link(true)?);
 
         let ticker = Arc::new(AtomicBool::new(true));
         let (weak_engine, running) = (engine.weak(), ticker.clone());
@@ -77,16 +91,21 @@ impl Engine {
             })
             .map_err(|e| EngineError(format!("cannot start the epoch thread: {e}")))?;
 
-        Ok(Engine { engine, linker: Arc::new(linker), limits: limits.clone(), ticker })
+        Ok(Engine { engine, stock, custom, limits: limits.clone(), ticker })
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    /// Compiles a guest and checks it is a component of the `action` world.
-    pub async fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Guest>, EngineError> {
-        Guest::load(self.engine.clone(), self.linker.clone(), self.limits.clone(), name, bytes)
+    /// Compiles a guest and checks it is a component of the `action` world
+    /// that imports nothing its origin may not have.
+    pub async fn load(&self, name: &str, bytes: &[u8], origin: Origin) -> Result<Arc<Guest>, EngineError> {
+        let linker = match origin {
+            Origin::Stock => self.stock.clone(),
+            Origin::Custom => self.custom.clone(),
+        };
+        Guest::load(self.engine.clone(), linker, origin, self.limits.clone(), name, bytes)
             .await
             .map(Arc::new)
             .map_err(EngineError)

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::StoreLimits;
+use wasmtime::{ResourceLimiter, StoreLimits};
 
+use super::wasi::Wasi;
 use crate::backends::AnyPool;
+use crate::metrics::ActionCounters;
 
 /// What the call in progress may touch.
 pub struct Scope {
@@ -17,12 +19,16 @@ pub struct Scope {
     /// The only pool the action may use.
     pub pool_name: String,
     pub pool: AnyPool,
+    /// The action's counters, where a call naming another pool is counted.
+    pub counters: Arc<ActionCounters>,
 }
 
 pub struct HostState {
     pub(crate) scope: Option<Arc<Scope>>,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limiter,
     pub(crate) meter: Meter,
+    /// WASI for a custom guest; a stock guest has none.
+    pub(crate) wasi: Option<Wasi>,
 }
 
 /// Guest CPU time of the call in progress: wall time since the call began,
@@ -34,17 +40,28 @@ pub(crate) struct Meter {
 }
 
 impl HostState {
-    pub(crate) fn new(limits: StoreLimits, budget: Duration) -> Self {
-        HostState { scope: None, limits, meter: Meter { started: Instant::now(), in_host: Duration::ZERO, budget } }
+    pub(crate) fn new(limits: StoreLimits, budget: Duration, wasi: Option<Wasi>) -> Self {
+        HostState {
+            scope: None,
+            limits: Limiter { limits, memory: 0 },
+            meter: Meter { started: Instant::now(), in_host: Duration::ZERO, budget },
+            wasi,
+        }
     }
 
     pub(crate) fn begin(&mut self, scope: Arc<Scope>) {
+        if let Some(wasi) = &self.wasi {
+            wasi.output.begin(&scope.action);
+        }
         self.scope = Some(scope);
         self.meter.started = Instant::now();
         self.meter.in_host = Duration::ZERO;
     }
 
     pub(crate) fn end(&mut self) {
+        if let Some(wasi) = &self.wasi {
+            wasi.output.end();
+        }
         self.scope = None;
     }
 
@@ -65,5 +82,46 @@ impl HostState {
 impl Meter {
     pub fn guest_time(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.in_host)
+    }
+}
+
+/// The store's limits, counting the linear memory its instance holds (what
+/// the `hook_cost` benchmark reports per language).
+pub(crate) struct Limiter {
+    limits: StoreLimits,
+    pub memory: usize,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory += desired.saturating_sub(current);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }

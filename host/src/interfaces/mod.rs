@@ -16,20 +16,21 @@ impl types::Host for HostState {}
 impl HostState {
     /// The action's own pool, if `asked` names it and it is a `P`
     /// (`what` names that kind of pool in the error).
+    /// A refusal is counted against the action and logged with its name.
     pub(crate) fn pool<P: Pool + Clone>(&self, asked: &str, what: &str) -> Result<P, types::Error> {
-        let scope = self
-            .scope()
-            .filter(|s| s.pool_name == asked)
-            .ok_or_else(|| denied(asked, self.scope().map(|s| s.pool_name.as_str())))?;
-        scope.pool.downcast::<P>().cloned().ok_or_else(|| types::Error::Denied(format!("pool `{asked}` is not {what}")))
-    }
-}
-
-/// The WIT error for a call that names a pool other than the action's own.
-fn denied(asked: &str, allowed: Option<&str>) -> types::Error {
-    match allowed {
-        Some(own) => types::Error::Denied(format!("this action may use pool `{own}` only, not `{asked}`")),
-        None => types::Error::Denied("no action is running".into()),
+        let Some(scope) = self.scope() else {
+            return Err(types::Error::Denied("no action is running".into()));
+        };
+        let pool = if scope.pool_name == asked {
+            scope.pool.downcast::<P>().cloned().ok_or_else(|| format!("pool `{asked}` is not {what}"))
+        } else {
+            Err(format!("this action may use pool `{}` only, not `{asked}`", scope.pool_name))
+        };
+        pool.map_err(|why| {
+            scope.counters.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(action = %scope.action, asked, "guest call denied: {why}");
+            types::Error::Denied(why)
+        })
     }
 }
 
