@@ -25,9 +25,7 @@ use std::sync::Arc;
 
 use cistern::backends::cassa::operations::{self, Bind};
 use cistern::backends::cassa::CassaPool;
-use cistern::config::Config;
 use cistern::model::Message;
-use cistern::runtime::Runtime;
 use cistern_tests::cassandra::Keyspace;
 use common::{handler, Handler};
 use scylla::client::session_builder::SessionBuilder;
@@ -99,17 +97,14 @@ fn main() {
     let runtime = rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "cistern.outbox.dir = {}\n\
-             backend.ecql.pool1.nodes = {}\n\
+            "backend.ecql.pool1.nodes = {}\n\
              backend.ecql.pool1.size = {pool_size}\n\
              backend.ecql.pool1.keyspace = {}\n\
              backend.cassa.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
-            dir.path().join("outbox").display(),
             keyspace.nodes,
             keyspace.name,
         );
-        let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
-        let runtime = Runtime::with_config(config, None).await.expect("runtime");
+        let runtime = common::runtime(&text, dir.path()).await;
         let pool: CassaPool = runtime.loaded().pool_as("cassa", "pool1").expect("the cassandra pool");
         let paths: [(&str, Handler); 3] = [
             ("plain scylla driver", plain(&keyspace.nodes, &keyspace.name, pool_size).await),
@@ -120,15 +115,7 @@ fn main() {
         let warm_up = (0..3).map(|_| common::publishes(&runtime, 500, 1, "/data", 0)).collect();
         let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
         common::assert_all_stored(&runtime);
-        let (plain, host, cistern) = (common::median(&rates[0]), common::median(&rates[1]), common::median(&rates[2]));
-        println!(
-            "cassandra_publish: QoS 1 message.publish (one INSERT a message), {per_round} messages x {ROUNDS} rounds, \
-             {in_flight} in flight, {pool_size} connections, median msg/s: through cistern {cistern:.0}, plain scylla \
-             driver {plain:.0}, ratio cistern/plain {:.2} (cistern's pool with no guest: {host:.0}, ratio {:.2})",
-            cistern / plain,
-            host / plain
-        );
-        common::print_rounds(&paths, &rates);
+        common::report(&format!("cassandra_publish: QoS 1 message.publish (one INSERT a message), {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, {pool_size} connections"), &paths, &rates);
         runtime
     });
     let rows = keyspace.rows("SELECT count(*) FROM {ks}.msg", ());

@@ -23,9 +23,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cistern::backends::dynamo::{operations, DynamoPool};
-use cistern::config::Config;
 use cistern::model::Message;
-use cistern::runtime::Runtime;
 use cistern_tests::dynamo::{Dynalite, ACCESS_KEY_ID, REGION, SECRET};
 use common::{handler, Handler};
 use tokio::sync::Semaphore;
@@ -112,17 +110,14 @@ fn main() {
     let runtime = rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "cistern.outbox.dir = {}\n\
-             backend.dynamo.region = {REGION}\n\
+            "backend.dynamo.region = {REGION}\n\
              backend.dynamo.pool1.server = {url}\n\
              backend.dynamo.pool1.pool_size = {pool_size}\n\
              backend.dynamo.pool1.aws_access_key_id = {ACCESS_KEY_ID}\n\
              backend.dynamo.pool1.aws_secret_access_key = {SECRET}\n\
              backend.dynamo.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
-            dir.path().join("outbox").display(),
         );
-        let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
-        let runtime = Runtime::with_config(config, None).await.expect("runtime");
+        let runtime = common::runtime(&text, dir.path()).await;
         let pool: DynamoPool = runtime.loaded().pool_as("dynamo", "pool1").expect("the dynamo pool");
         // The plain program's client: the same kind of HTTP client, with as
         // many idle connections kept, on the same endpoint and credentials.
@@ -145,15 +140,7 @@ fn main() {
         let warm_up = (0..3).map(|_| common::publishes(&runtime, 200, 1, "/data", 0)).collect();
         let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
         common::assert_all_stored(&runtime);
-        let (plain, host, cistern) = (common::median(&rates[0]), common::median(&rates[1]), common::median(&rates[2]));
-        println!(
-            "dynamo_publish: QoS 1 message.publish (PutItem + UpdateItem a message), {per_round} messages x {ROUNDS} \
-             rounds, {in_flight} in flight, {pool_size} requests in flight, median msg/s: through cistern {cistern:.0}, \
-             plain AWS SDK {plain:.0}, ratio cistern/plain {:.2} (cistern's pool with no guest: {host:.0}, ratio {:.2})",
-            cistern / plain,
-            host / plain
-        );
-        common::print_rounds(&paths, &rates);
+        common::report(&format!("dynamo_publish: QoS 1 message.publish (PutItem + UpdateItem a message), {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, {pool_size} requests in flight"), &paths, &rates);
         runtime
     });
     let stored = server.scan("mqtt_msg").len();

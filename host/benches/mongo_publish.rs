@@ -20,9 +20,7 @@
 mod common;
 
 use cistern::backends::mongo::{operations, MongoPool};
-use cistern::config::Config;
 use cistern::model::Message;
-use cistern::runtime::Runtime;
 use cistern_tests::mongo::{FerretServer, Mongo};
 use common::{handler, Handler};
 use mongodb::bson::{doc, Bson, Document};
@@ -75,17 +73,14 @@ fn main() {
         let mongo = Mongo::on(server.port, "bench").await;
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "cistern.outbox.dir = {}\n\
-             backend.mongo.pool1.server = 127.0.0.1:{}\n\
+            "backend.mongo.pool1.server = 127.0.0.1:{}\n\
              backend.mongo.pool1.database = {}\n\
              backend.mongo.pool1.c_pool_size = {pool_size}\n\
              backend.mongo.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\", \"payload_format\": \"mongo_json\"}}\n",
-            dir.path().join("outbox").display(),
             server.port,
             mongo.name,
         );
-        let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
-        let runtime = Runtime::with_config(config, None).await.expect("runtime");
+        let runtime = common::runtime(&text, dir.path()).await;
         let pool: MongoPool = runtime.loaded().pool_as("mongo", "pool1").expect("the mongo pool");
         // The plain program's client: as many connections, the same write concern.
         let mut options = ClientOptions::parse(format!("mongodb://127.0.0.1:{}/?directConnection=true", server.port))
@@ -111,14 +106,6 @@ fn main() {
         let expected = 3 * (500 + ROUNDS * per_round) as u64;
         assert_eq!(stored.unwrap(), expected, "every path stored every message, once");
 
-        let (plain, host, cistern) = (common::median(&rates[0]), common::median(&rates[1]), common::median(&rates[2]));
-        println!(
-            "mongo_publish: QoS 1 message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, \
-             {pool_size} connections, median msg/s: through cistern {cistern:.0}, plain mongodb driver {plain:.0}, \
-             ratio cistern/plain {:.2} (cistern's pool with no guest: {host:.0}, ratio {:.2})",
-            cistern / plain,
-            host / plain
-        );
-        common::print_rounds(&paths, &rates);
+        common::report(&format!("mongo_publish: QoS 1 message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, {pool_size} connections"), &paths, &rates);
     });
 }

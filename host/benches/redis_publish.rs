@@ -23,9 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use cistern::backends::redis::{operations, RedisPool};
-use cistern::config::Config;
 use cistern::model::Message;
-use cistern::runtime::Runtime;
 use cistern_tests::RedisServer;
 use common::{handler, Handler};
 use redis::aio::ConnectionManager;
@@ -115,8 +113,7 @@ fn main() {
              backend.redis.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
             server.port
         );
-        let config = Config::from_text("bench.conf", &text, dir.path()).expect("config");
-        let runtime = Runtime::with_config(config, None).await.expect("runtime");
+        let runtime = common::runtime(&text, dir.path()).await;
         let pool: RedisPool = runtime.loaded().pool_as("redis", "pool1").expect("the redis pool");
         // The plain program's connections: as many, of the same kind, used in turn.
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
@@ -134,14 +131,6 @@ fn main() {
         let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
         common::assert_all_stored(&runtime);
 
-        let (plain, host, cistern) = (common::median(&rates[0]), common::median(&rates[1]), common::median(&rates[2]));
-        println!(
-            "redis_publish: QoS {qos} message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, \
-             {pool_size} connections, median msg/s: through cistern {cistern:.0}, plain redis-rs {plain:.0}, \
-             ratio cistern/plain {:.2} (cistern's pool with no guest: {host:.0}, ratio {:.2})",
-            cistern / plain,
-            host / plain
-        );
-        common::print_rounds(&paths, &rates);
+        common::report(&format!("redis_publish: QoS {qos} message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, {pool_size} connections"), &paths, &rates);
     });
 }

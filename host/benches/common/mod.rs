@@ -154,6 +154,28 @@ pub fn assert_all_stored(runtime: &Runtime) {
     assert_eq!(metric(runtime, "cistern_action_deferred_total"), 0, "cistern deferred some messages to its outbox");
 }
 
+/// A runtime on the configuration `text`, its outbox in `dir`.
+pub async fn runtime(text: &str, dir: &std::path::Path) -> Arc<Runtime> {
+    let text = format!("cistern.outbox.dir = {}\n{text}", dir.join("outbox").display());
+    let config = cistern::config::Config::from_text("bench.conf", &text, dir).expect("config");
+    Runtime::with_config(config, None).await.expect("runtime")
+}
+
+/// What a three-path benchmark prints: `head`, then cistern against the
+/// plain program and cistern's pool with no guest against it, medians and
+/// ratios, then each path's rounds. `paths` are plain, pool alone, cistern.
+pub fn report(head: &str, paths: &[(&str, Handler); 3], rates: &[Vec<f64>]) {
+    let (plain, host, cistern) = (median(&rates[0]), median(&rates[1]), median(&rates[2]));
+    println!(
+        "{head}, median msg/s: through cistern {cistern:.0}, {} {plain:.0}, ratio cistern/plain {:.2} \
+         (cistern's pool with no guest: {host:.0}, ratio {:.2})",
+        paths[0].0,
+        cistern / plain,
+        host / plain
+    );
+    print_rounds(paths, rates);
+}
+
 /// The per-path lines: the median and each round's rate.
 pub fn print_rounds(paths: &[(&str, Handler)], rates: &[Vec<f64>]) {
     for ((name, _), r) in paths.iter().zip(rates) {
