@@ -369,6 +369,29 @@ fn quick_reconnects(broker: &mut Broker) {
     }
 }
 
+/// What a client sent before it disconnected is processed even when it
+/// reconnects at once: the new connection takes the client id over only
+/// after the old one has read what was already on its socket. Here each
+/// connection publishes at QoS 0, sends DISCONNECT and the next one follows
+/// straight away; every message reaches the subscriber.
+fn quick_reconnects_keep_what_was_sent(broker: &mut Broker) {
+    let (mut sub, _) = RawClient::connect(broker.port, "qk-sub", clean());
+    sub.subscribe(&[("qk/t", 0)]);
+    let sent: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    for payload in &sent {
+        let (mut c, _) = RawClient::connect(broker.port, "qk-client", clean());
+        c.publish("qk/t", payload.as_bytes(), 0, false);
+        c.disconnect();
+    }
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + SOON;
+    while got.len() < sent.len() && std::time::Instant::now() < deadline {
+        got.extend(payloads(&sub.collect(Duration::from_millis(200))));
+    }
+    assert_eq!(got, sent, "messages sent before a quick reconnect were lost");
+    sub.disconnect();
+}
+
 /// An MQTT 5 client (paho-mqtt, Debian's): connects with clean start 0 and
 /// `expiry` as its session expiry interval, subscribes to `subscribe` at
 /// QoS 1 if given, collects messages for `listen` seconds, disconnects.
@@ -491,6 +514,7 @@ mqtt_tests!(no_store:
     retained_messages,
     retained_properties,
     quick_reconnects,
+    quick_reconnects_keep_what_was_sent,
     session_expiry_v5,
 );
 
@@ -508,6 +532,7 @@ mqtt_tests!(default_store:
     retained_properties,
     retained_properties_across_restart,
     quick_reconnects,
+    quick_reconnects_keep_what_was_sent,
     session_expiry_v5,
     session_expiry_across_restart,
 );

@@ -10,6 +10,18 @@
 //! again finds its channel closed and takes the session over at once, as
 //! rmqtt already does when the task does not answer in time.
 //!
+//!
+//! The kick also races what the previous connection had already sent:
+//! rmqtt's session task picks among its socket and its channel at random,
+//! so a kick that arrives while a PUBLISH and a DISCONNECT wait unread on
+//! the socket ended the session without processing them (16 QoS 0 messages
+//! in 100 lost with no store at all, in `quick_reconnects_keep_what_was_sent`).
+//! A connection that is still up is therefore given [`GRACE`] to end on its
+//! own before it is kicked: one that already said DISCONNECT ends within
+//! milliseconds, having processed everything before it; one that is truly
+//! being taken over (a device whose old link is dead but not yet noticed)
+//! costs its successor that much more to connect.
+//!
 //! rmqtt lets a broker replace its `Shared` state; [`Takeover`] is rmqtt's
 //! own, with `kick` asked once more in that one case. Everything else is
 //! passed through unchanged.
@@ -25,6 +37,11 @@ use rmqtt::Result;
 /// rmqtt's message when the session task dropped a kick unanswered.
 const DROPPED: &str = "recv kick result";
 
+/// How long a connection still up is given to end on its own before it is kicked.
+const GRACE: Duration = Duration::from_millis(100);
+/// How often, within [`GRACE`], whether it has ended is looked at.
+const GRACE_POLL: Duration = Duration::from_millis(2);
+
 /// rmqtt's shared state with the takeover above.
 pub struct Takeover(DefaultShared);
 
@@ -35,6 +52,20 @@ impl Takeover {
 }
 
 struct TakeoverEntry(Box<dyn Entry>);
+
+impl TakeoverEntry {
+    /// Waits up to [`GRACE`] for the previous connection, if one is up, to end.
+    async fn let_end_on_its_own(&self) {
+        let deadline = tokio::time::Instant::now() + GRACE;
+        while self.ending_connection_is_up().await && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(GRACE_POLL).await;
+        }
+    }
+
+    async fn ending_connection_is_up(&self) -> bool {
+        self.0.tx().is_some_and(|tx| !tx.is_closed()) && self.0.is_connected().await
+    }
+}
 
 #[async_trait]
 impl Entry for TakeoverEntry {
@@ -68,6 +99,7 @@ impl Entry for TakeoverEntry {
         clear_subscriptions: bool,
         is_admin: IsAdmin,
     ) -> Result<OfflineSession> {
+        self.let_end_on_its_own().await;
         match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
             Err(e) if e.to_string().starts_with(DROPPED) => {
                 tracing::debug!(client = %self.0.id().client_id, "the previous connection ended while taken over");
