@@ -147,6 +147,11 @@ impl Runtime {
         outcome
     }
 
+    /// Whether any action of the running configuration takes this hook on this topic.
+    pub fn handles(&self, point: crate::model::HookPoint, topic: &str) -> bool {
+        self.current.load().router.actions(point, Some(topic)).next().is_some()
+    }
+
     /// Reads the configuration again and swaps it in if it is whole and
     /// valid; on any error the running one stays.
     pub async fn reload(&self) -> Result<(), ConfigError> {

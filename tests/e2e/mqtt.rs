@@ -237,9 +237,6 @@ fn persistent_session_across_restart(broker: &mut Broker) {
     p.publish("ps/t", b"two", 2, false);
     p.publish("ps/gone", b"unsubscribed", 1, false);
     p.disconnect();
-    // The broker stores a message for an away session just after it
-    // acknowledges the publish (see the README); give it that moment.
-    std::thread::sleep(Duration::from_millis(300));
 
     broker.restart();
     let (mut c, present) = RawClient::connect(broker.port, "ps-client", persistent());
@@ -259,6 +256,33 @@ fn persistent_session_across_restart(broker: &mut Broker) {
     assert!(present, "still present after a second restart");
     let got = c.collect(QUIET);
     assert!(got.is_empty(), "acknowledged messages came again: {got:?}");
+    c.disconnect();
+}
+
+/// A message acknowledged to its publisher is kept for a persistent session
+/// whose client is away, even if the broker dies the moment after: it was
+/// stored for that session before the PUBACK, not after it.
+fn away_session_keeps_what_was_acknowledged(broker: &mut Broker) {
+    let (mut c, _) = RawClient::connect(broker.port, "aw-client", persistent());
+    c.subscribe(&[("aw/#", 1)]);
+    c.disconnect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut p, _) = RawClient::connect(broker.port, "aw-pub", clean());
+    let sent: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    for payload in &sent {
+        p.publish("aw/t", payload.as_bytes(), 1, false);
+    }
+    broker.kill();
+
+    broker.start_again();
+    let (mut c, present) = RawClient::connect(broker.port, "aw-client", persistent());
+    assert!(present, "the persistent session is present after the crash");
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + SOON;
+    while got.len() < sent.len() && std::time::Instant::now() < deadline {
+        got.extend(payloads(&c.collect(Duration::from_millis(300))));
+    }
+    assert_eq!(got, sent, "every acknowledged message, once, in order");
     c.disconnect();
 }
 
@@ -528,6 +552,7 @@ mqtt_tests!(default_store:
     retained_messages,
     store_across_restart,
     persistent_session_across_restart,
+    away_session_keeps_what_was_acknowledged,
     clean_session_after_restart,
     retained_properties,
     retained_properties_across_restart,

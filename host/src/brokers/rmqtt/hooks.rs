@@ -13,6 +13,7 @@ use rmqtt::session::Session;
 use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, PublishResult, Subscribe};
 use tokio::sync::Semaphore;
 
+use super::away::AwaySessions;
 use super::order::ClientOrder;
 use super::restore::Pending;
 use super::retained_properties::RetainedProperties;
@@ -33,6 +34,8 @@ pub struct Adapter {
     background: Arc<Semaphore>,
     /// The MQTT 5 properties of retained messages a store keeps.
     retained: Arc<RetainedProperties>,
+    /// Messages stored for away sessions before their publish was acknowledged.
+    away: AwaySessions,
 }
 
 /// QoS 0 messages that may be in the background at once; past that, in line.
@@ -65,6 +68,7 @@ impl Adapter {
             pending,
             background: Arc::new(Semaphore::new(BACKGROUND_LIMIT)),
             retained,
+            away: AwaySessions::default(),
         }
     }
 
@@ -135,6 +139,9 @@ impl Adapter {
             }
             Parameter::OfflineMessage(s, from, publish) if publish.qos != QoS::AtMostOnce => {
                 let id = convert::stamped(publish).unwrap_or_else(|| self.runtime.ids.next());
+                if self.away.stored_already(&s.id.client_id, &id) {
+                    return (true, acc);
+                }
                 let message = convert::message(publish, id, &from.id.client_id);
                 self.runtime.handle(Event::MessageOffline { client: self.client(s).await, message }).await;
             }
@@ -162,7 +169,7 @@ impl Adapter {
                     Some(s) => self.client(s).await,
                     None => convert::client(&from.id, &self.node),
                 };
-                let message = convert::message(&p, id, &from.id.client_id);
+                let message = convert::message(&p, id.clone(), &from.id.client_id);
                 let event = Event::MessagePublish { client, message };
                 match s {
                     // QoS 0 asks for no acknowledgement, so its storing need not hold up the
@@ -185,7 +192,11 @@ impl Adapter {
                         }
                     },
                     Some(s) => {
-                        if let Some(why) = self.publish_in_line(s, event).await {
+                        let refused = match self.publish_in_line(s, event).await {
+                            None => self.store_for_away_sessions(&from.id, &p, &id).await,
+                            refused => refused,
+                        };
+                        if let Some(why) = refused {
                             // Not acknowledged: the publish ACL check, next in this
                             // session's task, refuses it (see `refuse`).
                             convert::mark_refused(&mut p, &why);
@@ -253,6 +264,28 @@ impl Adapter {
         let mut outcome = self.runtime.handle(event).await;
         let refused = outcome.refused.take();
         self.apply(s, outcome, None, false).await;
+        refused
+    }
+
+    /// Stores a QoS 1 or 2 message for the sessions it goes to whose client
+    /// is away (see `away`), before the publish is acknowledged. Why it was
+    /// refused, if it could be neither stored nor deferred for one of them.
+    async fn store_for_away_sessions(&self, from: &Id, p: &rmqtt::types::Publish, id: &str) -> Option<String> {
+        if !self.runtime.handles(crate::model::HookPoint::MessageOffline, &p.topic) {
+            return None;
+        }
+        let mut refused = None;
+        for away in self.away.find(&self.scx, from, &p.topic, p.qos).await {
+            let mut message = convert::message(p, id.to_string(), &from.client_id);
+            message.qos = convert::qos(away.qos);
+            let client = self.client(&away.session).await;
+            let client_id = client.clientid.clone();
+            let outcome = self.runtime.handle(Event::MessageOffline { client, message }).await;
+            match outcome.refused {
+                Some(why) => refused = Some(why),
+                None => self.away.stored(&client_id, id),
+            }
+        }
         refused
     }
 

@@ -1,6 +1,7 @@
 //! The rmqtt adapter: cistern's standalone broker. rmqtt (pinned) speaks
 //! MQTT 3.1, 3.1.1 and 5 on the listener; its hooks become our events.
 
+mod away;
 mod control;
 mod convert;
 mod hooks;
