@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::away::AwaySessions;
 use super::order::ClientOrder;
-use super::restore::Pending;
+use super::restore::{Pending, Restore};
 use super::retained_properties::RetainedProperties;
 use super::sessions::Sessions;
 use super::{convert, retain};
@@ -30,6 +30,8 @@ pub struct Adapter {
     order: Arc<ClientOrder>,
     /// What `session.created` returned, for `client.connected` (see `restore`).
     pending: Arc<Pending>,
+    /// Notes each CONNECT that asks to resume a session, for its takeover.
+    resume: Arc<Restore>,
     /// Room for QoS 0 messages being stored in the background.
     background: Arc<Semaphore>,
     /// The MQTT 5 properties of retained messages a store keeps.
@@ -57,6 +59,7 @@ impl Adapter {
         scx: ServerContext,
         node: String,
         pending: Arc<Pending>,
+        resume: Arc<Restore>,
         retained: Arc<RetainedProperties>,
     ) -> Self {
         Adapter {
@@ -66,6 +69,7 @@ impl Adapter {
             sessions: Sessions::default(),
             order: Arc::default(),
             pending,
+            resume,
             background: Arc::new(Semaphore::new(BACKGROUND_LIMIT)),
             retained,
             away: AwaySessions::default(),
@@ -74,6 +78,7 @@ impl Adapter {
 
     async fn hook(self: &Arc<Self>, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
         match param {
+            Parameter::ClientConnect(info) => self.resume.connecting(info),
             Parameter::ClientConnected(s) => {
                 let _after_last_disconnect = self.order.turn(&s.id.client_id).await;
                 let mut outcome = self.runtime.handle(Event::ClientConnected(self.client(s).await)).await;

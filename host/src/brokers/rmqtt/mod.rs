@@ -25,7 +25,9 @@ use crate::runtime::Runtime;
 /// Runs the broker until it fails.
 pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
     let scx = ServerContext::new().build().await;
-    *scx.extends.shared_mut().await = Box::new(takeover::Takeover::new(&scx));
+    let pending = Arc::new(restore::Pending::default());
+    let resume = Arc::new(restore::Restore::new(runtime.clone(), pending.clone(), config.node.clone()));
+    *scx.extends.shared_mut().await = Box::new(takeover::Takeover::new(&scx, resume.clone()));
     runtime.control.attach(Arc::new(control::Control::new(scx.clone())));
     let outbox_dir = runtime.loaded().config.cistern.outbox.dir.clone();
     let properties = Arc::new(
@@ -33,12 +35,11 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
             .map_err(|e| anyhow::anyhow!("retained messages' MQTT 5 properties: {e}"))?,
     );
     *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone(), properties.clone()));
-    let pending = Arc::new(restore::Pending::default());
-    *scx.extends.session_mgr_mut().await =
-        Box::new(restore::Restorer::new(runtime.clone(), pending.clone(), config.node.clone()));
-    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending, properties));
+    *scx.extends.session_mgr_mut().await = Box::new(restore::Restorer::new(pending.clone(), config.node.clone()));
+    let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending, resume, properties));
     let register = scx.extends.hook_mgr().register();
     for hook in [
+        Type::ClientConnect,
         Type::ClientConnected,
         Type::ClientDisconnected,
         Type::SessionCreated,

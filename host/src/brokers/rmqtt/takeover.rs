@@ -22,17 +22,27 @@
 //! being taken over (a device whose old link is dead but not yet noticed)
 //! costs its successor that much more to connect.
 //!
+//!
+//! A client that resumes a session the broker does not hold (after a
+//! restart) has the store asked for it here ([`Restore::lookup`]); a
+//! session found there is reported as one to resume, so that the CONNACK
+//! says session present 1 (see `restore`).
+//!
 //! rmqtt lets a broker replace its `Shared` state; [`Takeover`] is rmqtt's
 //! own, with `kick` asked once more in that one case. Everything else is
 //! passed through unchanged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rmqtt::session::Session;
+use rmqtt::session::{OfflineInfo, Session};
 use rmqtt::shared::{DefaultShared, Entry, RetainLoadCallback, Shared};
 use rmqtt::types::*;
+use rmqtt::utils::timestamp_millis;
 use rmqtt::Result;
+
+use super::restore::Restore;
 
 /// rmqtt's message when the session task dropped a kick unanswered.
 const DROPPED: &str = "recv kick result";
@@ -43,15 +53,18 @@ const GRACE: Duration = Duration::from_millis(100);
 const GRACE_POLL: Duration = Duration::from_millis(2);
 
 /// rmqtt's shared state with the takeover above.
-pub struct Takeover(DefaultShared);
+pub struct Takeover {
+    shared: DefaultShared,
+    restore: Arc<Restore>,
+}
 
 impl Takeover {
-    pub fn new(scx: &rmqtt::context::ServerContext) -> Takeover {
-        Takeover(DefaultShared::new(Some(scx.clone())))
+    pub fn new(scx: &rmqtt::context::ServerContext, restore: Arc<Restore>) -> Takeover {
+        Takeover { shared: DefaultShared::new(Some(scx.clone())), restore }
     }
 }
 
-struct TakeoverEntry(Box<dyn Entry>);
+struct TakeoverEntry(Box<dyn Entry>, Arc<Restore>);
 
 impl TakeoverEntry {
     /// Waits up to [`GRACE`] for the previous connection, if one is up, to end.
@@ -70,7 +83,7 @@ impl TakeoverEntry {
 #[async_trait]
 impl Entry for TakeoverEntry {
     async fn try_lock(&self) -> Result<Box<dyn Entry>> {
-        Ok(Box::new(TakeoverEntry(self.0.try_lock().await?)))
+        Ok(Box::new(TakeoverEntry(self.0.try_lock().await?, self.1.clone())))
     }
 
     fn id(&self) -> Id {
@@ -100,12 +113,32 @@ impl Entry for TakeoverEntry {
         is_admin: IsAdmin,
     ) -> Result<OfflineSession> {
         self.let_end_on_its_own().await;
-        match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
+        let taken = match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
             Err(e) if e.to_string().starts_with(DROPPED) => {
                 tracing::debug!(client = %self.0.id().client_id, "the previous connection ended while taken over");
                 self.0.kick(clean_start, clear_subscriptions, is_admin).await
             }
             result => result,
+        };
+        match taken {
+            Ok(OfflineSession::NotExist) if !clean_start => {
+                let id = self.0.id();
+                if !self.1.lookup(&id).await {
+                    return Ok(OfflineSession::NotExist);
+                }
+                // Nothing of it is in the broker: the session comes from the store at `client.connected`.
+                Ok(OfflineSession::Exist(Some(OfflineInfo {
+                    created_at: timestamp_millis(),
+                    id,
+                    subscriptions: Vec::new(),
+                    offline_messages: Default::default(),
+                    inflight_messages: Vec::new(),
+                })))
+            }
+            taken => {
+                self.1.resumed_by_broker(&self.0.id());
+                taken
+            }
         }
     }
 
@@ -149,11 +182,11 @@ impl Entry for TakeoverEntry {
 #[async_trait]
 impl Shared for Takeover {
     fn entry(&self, id: Id) -> Box<dyn Entry> {
-        Box::new(TakeoverEntry(self.0.entry(id)))
+        Box::new(TakeoverEntry(self.shared.entry(id), self.restore.clone()))
     }
 
     fn exist(&self, client_id: &str) -> bool {
-        self.0.exist(client_id)
+        self.shared.exist(client_id)
     }
 
     async fn forwards(
@@ -162,7 +195,7 @@ impl Shared for Takeover {
         from: From,
         publish: Publish,
     ) -> std::result::Result<ForwardedCount, (ForwardedCount, Vec<(To, From, Publish, Reason)>)> {
-        self.0.forwards(msg_id, from, publish).await
+        self.shared.forwards(msg_id, from, publish).await
     }
 
     async fn forwards_and_get_shareds(
@@ -173,7 +206,7 @@ impl Shared for Takeover {
         (SubRelationsMap, ForwardedRecipients),
         (ForwardedRecipients, Vec<(To, From, Publish, Reason)>),
     > {
-        self.0.forwards_and_get_shareds(from, publish).await
+        self.shared.forwards_and_get_shareds(from, publish).await
     }
 
     async fn forwards_to(
@@ -183,55 +216,55 @@ impl Shared for Takeover {
         relations: SubRelations,
         msg_id: Option<MsgID>,
     ) -> std::result::Result<ForwardedRecipients, (ForwardedRecipients, Vec<(To, From, Publish, Reason)>)> {
-        self.0.forwards_to(from, publish, relations, msg_id).await
+        self.shared.forwards_to(from, publish, relations, msg_id).await
     }
 
     fn iter(&self) -> Box<dyn Iterator<Item = Box<dyn Entry>> + Sync + Send + '_> {
-        self.0.iter()
+        self.shared.iter()
     }
 
     fn random_session(&self) -> Option<Session> {
-        self.0.random_session()
+        self.shared.random_session()
     }
 
     async fn session_status(&self, client_id: &str) -> Option<SessionStatus> {
-        self.0.session_status(client_id).await
+        self.shared.session_status(client_id).await
     }
 
     async fn client_states_count(&self) -> usize {
-        self.0.client_states_count().await
+        self.shared.client_states_count().await
     }
 
     fn sessions_count(&self) -> usize {
-        self.0.sessions_count()
+        self.shared.sessions_count()
     }
 
     async fn query_subscriptions(&self, q: &SubsSearchParams) -> Vec<SubsSearchResult> {
-        self.0.query_subscriptions(q).await
+        self.shared.query_subscriptions(q).await
     }
 
     async fn subscriptions_count(&self) -> usize {
-        self.0.subscriptions_count().await
+        self.shared.subscriptions_count().await
     }
 
     fn grpc_enable(&self) -> bool {
-        self.0.grpc_enable()
+        self.shared.grpc_enable()
     }
 
     fn node_name(&self, id: NodeId) -> String {
-        self.0.node_name(id)
+        self.shared.node_name(id)
     }
 
     async fn check_health(&self) -> Result<HealthInfo> {
-        self.0.check_health().await
+        self.shared.check_health().await
     }
 
     async fn health_status(&self) -> Result<NodeHealthStatus> {
-        self.0.health_status().await
+        self.shared.health_status().await
     }
 
     fn operation_is_busy(&self) -> bool {
-        self.0.operation_is_busy()
+        self.shared.operation_is_busy()
     }
 
     async fn retain_load_with(
@@ -239,7 +272,7 @@ impl Shared for Takeover {
         topic_filter: &TopicFilter,
         cb: std::sync::Arc<dyn RetainLoadCallback>,
     ) -> Result<Vec<(NodeId, MsgID)>> {
-        self.0.retain_load_with(topic_filter, cb).await
+        self.shared.retain_load_with(topic_filter, cb).await
     }
 
     async fn retain_set_broadcast(
@@ -248,6 +281,6 @@ impl Shared for Takeover {
         retain: &Retain,
         expiry_interval: Option<Duration>,
     ) -> Result<()> {
-        self.0.retain_set_broadcast(topic, retain, expiry_interval).await
+        self.shared.retain_set_broadcast(topic, retain, expiry_interval).await
     }
 }
