@@ -45,14 +45,15 @@ fn event(runtime: &Runtime, task: usize) -> (Client, Message) {
 }
 
 /// The plain program's insert: the statement the guest's `on_message_publish`
-/// makes on `sql/*.sql`'s table, insert-if-absent by msgid (bound twice).
+/// makes on `sql/*.sql`'s table for a live write (a replay from the outbox
+/// inserts if absent instead).
 fn insert(dialect_pg: bool) -> &'static str {
     if dialect_pg {
         "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = $9)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     } else {
         "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mqtt_msg WHERE msgid = ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     }
 }
 
@@ -84,7 +85,7 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool) -> Duration {
                 for _ in 0..PER_TASK {
                     let (client, m) = event(&runtime, t);
                     let params = vec![
-                        SqlValue::Text(m.id.clone()),
+                        SqlValue::Text(m.id),
                         SqlValue::Text(m.topic),
                         SqlValue::Text(m.sender),
                         SqlValue::Text(client.node),
@@ -92,7 +93,6 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool) -> Duration {
                         SqlValue::Int(m.retain.into()),
                         SqlValue::Bytes(m.payload.to_vec()),
                         SqlValue::Timestamp(m.timestamp_ms as i64),
-                        SqlValue::Text(m.id),
                     ];
                     plain_insert(&pool, insert(pg), params).await;
                 }

@@ -61,7 +61,7 @@ pub async fn run(
         if lane.defers() {
             return defer(rt, &lane, action, event).await;
         }
-        match call(action, event, wit_event, settings.outbox.write_timeout).await {
+        match call(action, event, wit_event, settings.outbox.write_timeout, false).await {
             Ok(outcome) => {
                 action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
                 Ran::Done(outcome)
@@ -80,7 +80,7 @@ pub async fn run(
             rt.metrics.read_skipped(action, event, &lane.name);
             return Ran::Failed;
         }
-        match call(action, event, wit_event, settings.limits.call_timeout).await {
+        match call(action, event, wit_event, settings.limits.call_timeout, false).await {
             Ok(outcome) => {
                 action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
                 Ran::Done(outcome)
@@ -98,14 +98,17 @@ pub async fn run(
 }
 
 /// The action's call under one deadline, which covers waiting for a guest
-/// instance or a connection too.
+/// instance or a connection too; `replay` when it replays the outbox.
 async fn call(
     action: &Action,
     event: &Event,
     wit_event: &mut Option<types::Event>,
     deadline: Duration,
+    replay: bool,
 ) -> Result<Outcome, ActionError> {
-    tokio::time::timeout(deadline, action.run(event, wit_event)).await.unwrap_or(Err(ActionError::Deadline(deadline)))
+    tokio::time::timeout(deadline, action.run(event, wit_event, replay))
+        .await
+        .unwrap_or(Err(ActionError::Deadline(deadline)))
 }
 
 async fn defer(rt: &Runtime, lane: &Arc<Lane>, action: &Arc<Action>, event: &Event) -> Ran {
@@ -222,7 +225,7 @@ async fn replay_client(
             continue;
         };
         let deadline = loaded.config.cistern.outbox.write_timeout;
-        match call(&action, &entry.event, &mut None, deadline).await {
+        match call(&action, &entry.event, &mut None, deadline, true).await {
             Ok(_) => {
                 action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
                 action.counters.replayed.fetch_add(1, Ordering::Relaxed);

@@ -300,6 +300,8 @@ impl Loaded {
                     settings,
                     options: hook.json.clone(),
                 };
+                let mut replay_ctx = ctx.clone();
+                replay_ctx.settings.push((crate::actions::REPLAY_SETTING.to_string(), "true".to_string()));
                 let scope = Arc::new(Scope {
                     action: name.clone(),
                     backend: backend.kind.name(),
@@ -307,7 +309,7 @@ impl Loaded {
                     pool,
                     counters: metrics.action(&name),
                 });
-                ActionKind::Guest { guest, ctx, scope }
+                ActionKind::Guest { guest, ctx, replay_ctx, scope }
             }
             raw => match pool.raw_action(raw, hook.point) {
                 Some(compiled) => ActionKind::Raw(compiled.map_err(err)?),

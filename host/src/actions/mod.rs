@@ -16,6 +16,11 @@ use crate::engine::{CallError, Guest, Scope};
 use crate::metrics::ActionCounters;
 use crate::model::{Event, Outcome};
 
+/// The setting (`true`) that tells a guest its call replays a write from the
+/// outbox: an earlier attempt may have committed (it timed out), so the write
+/// must not store twice. A live write's earlier attempts were rolled back.
+pub const REPLAY_SETTING: &str = "cistern.replay";
+
 pub struct Action {
     /// The configuration key, e.g. `backend.sqlite.hook.message.publish.1`.
     pub name: Arc<str>,
@@ -29,7 +34,13 @@ pub struct Action {
 }
 
 pub enum ActionKind {
-    Guest { guest: Arc<Guest>, ctx: types::Context, scope: Arc<Scope> },
+    /// `replay_ctx` is `ctx` with the setting [`REPLAY_SETTING`], for replays from the outbox.
+    Guest {
+        guest: Arc<Guest>,
+        ctx: types::Context,
+        replay_ctx: types::Context,
+        scope: Arc<Scope>,
+    },
     Raw(Box<dyn RawAction>),
 }
 
@@ -60,9 +71,16 @@ impl ActionError {
 impl Action {
     /// Runs the action for one event. `wit_event` holds the event in WIT form
     /// once a guest action has needed it, for the guest actions after it.
-    pub async fn run(&self, event: &Event, wit_event: &mut Option<types::Event>) -> Result<Outcome, ActionError> {
+    /// `replay`: the event comes from the outbox (see [`REPLAY_SETTING`]).
+    pub async fn run(
+        &self,
+        event: &Event,
+        wit_event: &mut Option<types::Event>,
+        replay: bool,
+    ) -> Result<Outcome, ActionError> {
         match &self.kind {
-            ActionKind::Guest { guest, ctx, scope } => {
+            ActionKind::Guest { guest, ctx, replay_ctx, scope } => {
+                let ctx = if replay { replay_ctx } else { ctx };
                 let wit_event = wit_event.get_or_insert_with(|| crate::engine::convert::event(event));
                 let answer = guest.call(scope.clone(), ctx, wit_event).await?;
                 let (outcome, problems) = crate::engine::convert::outcome(answer);

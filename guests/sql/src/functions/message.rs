@@ -11,7 +11,7 @@ use crate::tables::{self, Kind};
 const PAGE: u64 = 500;
 
 /// `on_message_publish` (`min_qos` 1) and `on_message_store` (`min_qos` 0).
-pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
+pub fn publish(db: &Db, ctx: &Context, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
     let Event::MessagePublish(publish) = event else {
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
@@ -19,9 +19,10 @@ pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
     if m.qos < min_qos {
         return Ok(Outcome::none());
     }
-    // Insert-if-absent by msgid (the statement binds it twice): a replay from the outbox stores
-    // nothing twice.
-    let w = tables::write(db, Kind::Message)?;
+    // A replay from the outbox inserts if absent by msgid (the statement binds it twice), so it
+    // stores nothing twice; a live write is a plain insert.
+    let kind = if settings::is_replay(ctx) { Kind::MessageReplay } else { Kind::Message };
+    let w = tables::write(db, kind)?;
     tables::execute(db, &w, |column| {
         Ok(match column {
             "msgid" => Value::Text(m.id.clone()),
@@ -30,7 +31,7 @@ pub fn publish(db: &Db, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
             "node" => Value::Text(publish.client.node.clone()),
             "qos" => Value::Int(m.qos.into()),
             "retain" => Value::Int(m.retain.into()),
-            "payload" => tables::payload(&w, Kind::Message, m)?,
+            "payload" => tables::payload(&w, kind, m)?,
             "arrived" => Value::Timestamp(m.timestamp_ms as i64),
             other => return Err(tables::no_value(other)),
         })

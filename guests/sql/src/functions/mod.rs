@@ -36,8 +36,8 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         "on_subscribe_lookup" => client::subscribe_lookup(&db, event),
         // TimescaleDB's on_message_publish writes rows by its template file.
         "on_message_publish" if ctx.backend == "timescale" => timescale::publish(&db, ctx, event),
-        "on_message_publish" => message::publish(&db, event, 1),
-        "on_message_store" => message::publish(&db, event, 0),
+        "on_message_publish" => message::publish(&db, ctx, event, 1),
+        "on_message_store" => message::publish(&db, ctx, event, 0),
         "on_message_fetch" => message::fetch(&db, ctx, event),
         "on_message_acked" => message::acked(&db, event),
         "on_message_retain" => retain::store(&db, event),

@@ -18,7 +18,11 @@ const OPTIONAL: &[&str] = &["node"];
 pub enum Kind {
     ClientConnected,
     ClientDisconnected,
+    /// A published message, live: a plain insert.
     Message,
+    /// A published message replayed from the outbox: an earlier attempt may
+    /// have committed (it timed out), so it is inserted only if absent.
+    MessageReplay,
     Retain,
 }
 
@@ -26,7 +30,7 @@ impl Kind {
     pub fn table(self) -> &'static str {
         match self {
             Kind::ClientConnected | Kind::ClientDisconnected => "mqtt_client",
-            Kind::Message => "mqtt_msg",
+            Kind::Message | Kind::MessageReplay => "mqtt_msg",
             Kind::Retain => "mqtt_retain",
         }
     }
@@ -56,6 +60,11 @@ enum OnConflict {
     /// Insert only when no row has the new row's `key` (a replay stores nothing
     /// twice). No unique key is needed, and the seed's `mqtt_msg` has none on msgid.
     IfAbsent { key: &'static str },
+    /// A plain insert. A live write's earlier attempts (a conflict retried)
+    /// were rolled back whole, so it cannot store twice; and it takes no
+    /// locks beyond its row, where insert-if-absent's read of the key made
+    /// MariaDB deadlock under concurrent publishers.
+    Insert,
 }
 
 use Val::{Bound, Fixed};
@@ -89,7 +98,7 @@ fn spec(kind: Kind) -> (&'static [(&'static str, Val)], OnConflict) {
             // online_at stays as it was.
             OnConflict::Update { key: "clientid", set: &["offline_at"], fixed: &[("state", "0")] },
         ),
-        Kind::Message => (
+        Kind::Message | Kind::MessageReplay => (
             &[
                 ("msgid", Bound),
                 ("topic", Bound),
@@ -100,7 +109,7 @@ fn spec(kind: Kind) -> (&'static [(&'static str, Val)], OnConflict) {
                 ("payload", Bound),
                 ("arrived", Bound),
             ],
-            OnConflict::IfAbsent { key: "msgid" },
+            if kind == Kind::MessageReplay { OnConflict::IfAbsent { key: "msgid" } } else { OnConflict::Insert },
         ),
         Kind::Retain => (
             &[
@@ -148,6 +157,7 @@ pub fn build(kind: Kind, dialect: Dialect, columns: &Columns) -> Write {
         .join(", ");
 
     let text = match on_conflict {
+        OnConflict::Insert => format!("INSERT INTO {table}({names}) VALUES ({values})"),
         OnConflict::IfAbsent { key } => {
             let from_dual = if dialect == Dialect::Mysql { " FROM DUAL" } else { "" };
             format!(
@@ -199,10 +209,11 @@ mod tests {
     }
 
     /// The seed's PostgreSQL mqtt_msg has no node: it is left out, the
-    /// parameters are numbered without it, and the payload is text.
+    /// parameters are numbered without it, and the payload is text. A replay
+    /// inserts only if absent.
     #[test]
     fn message_without_node() {
-        let w = build(Kind::Message, Dialect::Postgres, &seed_pgsql_msg());
+        let w = build(Kind::MessageReplay, Dialect::Postgres, &seed_pgsql_msg());
         assert_eq!(
             w.text,
             "INSERT INTO mqtt_msg(msgid, topic, sender, qos, retain, payload, arrived) \
@@ -210,6 +221,18 @@ mod tests {
         );
         assert_eq!(w.params, ["msgid", "topic", "sender", "qos", "retain", "payload", "arrived", "msgid"]);
         assert_eq!(w.payload, PayloadColumn::Text(TextLimits { no_nul: true, bmp_only: false }));
+    }
+
+    /// A live message is a plain insert.
+    #[test]
+    fn live_message_is_a_plain_insert() {
+        let w = build(Kind::Message, Dialect::Mysql, &Columns::default());
+        assert_eq!(
+            w.text,
+            "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        assert_eq!(w.params, ["msgid", "topic", "sender", "node", "qos", "retain", "payload", "arrived"]);
     }
 
     /// cistern's own tables keep node, in the insert and in the upsert.
