@@ -300,7 +300,7 @@ impl Loaded {
                     settings,
                     options: hook.json.clone(),
                 };
-                let mut replay_ctx = ctx.clone();
+                let mut replay_ctx = Box::new(ctx.clone());
                 replay_ctx.settings.push((crate::actions::REPLAY_SETTING.to_string(), "true".to_string()));
                 let scope = Arc::new(Scope {
                     action: name.clone(),

@@ -38,7 +38,7 @@ pub enum ActionKind {
     Guest {
         guest: Arc<Guest>,
         ctx: types::Context,
-        replay_ctx: types::Context,
+        replay_ctx: Box<types::Context>,
         scope: Arc<Scope>,
     },
     Raw(Box<dyn RawAction>),
