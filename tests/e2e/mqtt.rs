@@ -393,6 +393,28 @@ fn quick_reconnects(broker: &mut Broker) {
     }
 }
 
+/// A clean session ends with its connection even when the client id
+/// connects again at once, asking to resume: the new session is not
+/// present and holds none of the clean one's subscriptions (MQTT-3.1.2-6).
+fn quick_resume_after_clean_session(broker: &mut Broker) {
+    let (mut p, _) = RawClient::connect(broker.port, "qc-pub", clean());
+    for i in 0..20 {
+        let (mut c, _) = RawClient::connect(broker.port, "qc-client", clean());
+        c.subscribe(&[("qc/t", 1)]);
+        c.disconnect();
+        let (mut c, present) = RawClient::connect(broker.port, "qc-client", persistent());
+        assert!(!present, "round {i}: the clean session was handed on as present");
+        p.publish("qc/t", format!("m{i}").as_bytes(), 1, false);
+        let got = c.collect(Duration::from_millis(150));
+        assert!(got.is_empty(), "round {i}: the clean session's subscription carried over: {got:?}");
+        c.disconnect();
+        // Its own session is persistent: end it, so the next round starts clean.
+        let (c, _) = RawClient::connect(broker.port, "qc-client", clean());
+        c.disconnect();
+    }
+    p.disconnect();
+}
+
 /// What a client sent before it disconnected is processed even when it
 /// reconnects at once: the new connection takes the client id over only
 /// after the old one has read what was already on its socket. Here each
@@ -539,6 +561,7 @@ mqtt_tests!(no_store:
     retained_messages,
     retained_properties,
     quick_reconnects,
+    quick_resume_after_clean_session,
     quick_reconnects_keep_what_was_sent,
     session_expiry_v5,
 );
@@ -558,6 +581,7 @@ mqtt_tests!(default_store:
     retained_properties,
     retained_properties_across_restart,
     quick_reconnects,
+    quick_resume_after_clean_session,
     quick_reconnects_keep_what_was_sent,
     session_expiry_v5,
     session_expiry_across_restart,

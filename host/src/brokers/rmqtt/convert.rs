@@ -44,6 +44,17 @@ pub fn connect_client(id: &Id, connect: &ConnectInfo, node: &str) -> Client {
     Client { clean_start: connect.clean_start(), persistent, ..client(id, node) }
 }
 
+/// Whether the session outlives its connection: as its CONNECT said (see
+/// [`connect_client`]), unless an MQTT 5 DISCONNECT set another expiry.
+pub async fn session_is_persistent(s: &Session) -> bool {
+    if let Ok(Some(rmqtt::types::Disconnect::V5(d))) = s.disconnect().await {
+        if let Some(secs) = d.session_expiry_interval_secs {
+            return secs > 0;
+        }
+    }
+    s.connect_info().await.is_ok_and(|c| connect_client(&s.id, &c, "").persistent)
+}
+
 pub async fn session_client(s: &Session, node: &str) -> Client {
     match s.connect_info().await {
         Ok(connect) => connect_client(&s.id, &connect, node),

@@ -35,7 +35,7 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
             .map_err(|e| anyhow::anyhow!("retained messages' MQTT 5 properties: {e}"))?,
     );
     *scx.extends.retain_mut().await = Box::new(retain::Retainer::new(runtime.clone(), properties.clone()));
-    *scx.extends.session_mgr_mut().await = Box::new(restore::Restorer::new(pending.clone(), config.node.clone()));
+    *scx.extends.session_mgr_mut().await = Box::new(restore::Restorer::new(pending.clone()));
     let adapter = Arc::new(hooks::Adapter::new(runtime, scx.clone(), config.node.clone(), pending, resume, properties));
     let register = scx.extends.hook_mgr().register();
     for hook in [

@@ -101,14 +101,11 @@ impl Restore {
 /// one back (see [`Restore::lookup`]).
 pub struct Restorer {
     pub pending: Arc<Pending>,
-    pub node: String,
-    /// Whether each client id's latest session ends with its connection.
-    pub ends_with_connection: DashMap<String, bool>,
 }
 
 impl Restorer {
-    pub fn new(pending: Arc<Pending>, node: String) -> Self {
-        Self { pending, node, ends_with_connection: DashMap::new() }
+    pub fn new(pending: Arc<Pending>) -> Self {
+        Self { pending }
     }
 }
 
@@ -130,17 +127,8 @@ impl SessionManager for Restorer {
         superuser: bool,
         connected: bool,
         disconnect_info: Option<DisconnectInfo>,
-        last_id: Option<Id>,
+        _last_id: Option<Id>,
     ) -> rmqtt::Result<Arc<dyn SessionLike>> {
-        let client = convert::connect_client(&id, &conn_info, &self.node);
-        let previous_ended = self.ends_with_connection.insert(id.client_id.to_string(), !client.persistent);
-        // `last_id` is set when the broker hands over a session it holds. rmqtt
-        // also hands over a clean session whose connection it is still taking
-        // down when the same client id connects again; that session has ended
-        // (MQTT-3.1.2-6), so it is not present.
-        if last_id.is_some() && previous_ended == Some(true) {
-            session_present = false;
-        }
         if self.pending.found(&id.client_id) {
             session_present = true;
         }

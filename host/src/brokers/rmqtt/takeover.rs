@@ -42,6 +42,7 @@ use rmqtt::types::*;
 use rmqtt::utils::timestamp_millis;
 use rmqtt::Result;
 
+use super::convert;
 use super::restore::Restore;
 
 /// rmqtt's message when the session task dropped a kick unanswered.
@@ -113,6 +114,12 @@ impl Entry for TakeoverEntry {
         is_admin: IsAdmin,
     ) -> Result<OfflineSession> {
         self.let_end_on_its_own().await;
+        // Asked before the kick, which takes the session away; after the
+        // wait, so that a DISCONNECT's own expiry counts.
+        let previous_ends = match self.0.session() {
+            Some(s) => !convert::session_is_persistent(&s).await,
+            None => false,
+        };
         let taken = match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
             Err(e) if e.to_string().starts_with(DROPPED) => {
                 tracing::debug!(client = %self.0.id().client_id, "the previous connection ended while taken over");
@@ -134,6 +141,14 @@ impl Entry for TakeoverEntry {
                     offline_messages: Default::default(),
                     inflight_messages: Vec::new(),
                 })))
+            }
+            // rmqtt hands over a session that ends with its connection (clean
+            // session, or MQTT 5 expiry 0) when its connection is still going as
+            // the client id connects again. That session has ended
+            // (MQTT-3.1.2-6): nothing of it carries over, and it is not present.
+            Ok(OfflineSession::Exist(_)) if previous_ends => {
+                self.1.resumed_by_broker(&self.0.id());
+                Ok(OfflineSession::NotExist)
             }
             taken => {
                 self.1.resumed_by_broker(&self.0.id());
