@@ -489,6 +489,57 @@ print(json.dumps({"rc": state.get("rc"), "present": state.get("present"), "got":
     (answer["present"].as_bool().unwrap(), got)
 }
 
+/// An MQTT 5 session whose DISCONNECT sets its expiry to 0 ends there
+/// [MQTT-3.1.2-23], even when the client id connects again at once asking
+/// to resume: the CONNACK says session present 0 every time (paho v5, one
+/// process, ten rounds, as Paho's `session_expiry` test does).
+fn disconnect_with_expiry_zero_ends_the_session(broker: &mut Broker) {
+    const SCRIPT: &str = r#"
+import sys, time, json
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+port, cid = int(sys.argv[1]), sys.argv[2]
+state = {}
+c = mqtt.Client(client_id=cid, protocol=mqtt.MQTTv5)
+c.on_connect = lambda c, u, flags, rc, p=None: state.update(present=bool(flags.get("session present")), rc=str(rc))
+c.on_subscribe = lambda c, u, mid, rcs, p=None: state.update(subscribed=True)
+def connect():
+    state.clear()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 60
+    c.connect("127.0.0.1", port, keepalive=30, clean_start=False, properties=props)
+    c.loop_start()
+    deadline = time.time() + 10
+    while "rc" not in state and time.time() < deadline:
+        time.sleep(0.001)
+    return state.get("present")
+def disconnect_now():
+    props = Properties(PacketTypes.DISCONNECT)
+    props.SessionExpiryInterval = 0
+    c.disconnect(properties=props)
+    c.loop_stop()
+flags = []
+for i in range(10):
+    connect()
+    c.subscribe("dz/t", qos=1)
+    deadline = time.time() + 10
+    while "subscribed" not in state and time.time() < deadline:
+        time.sleep(0.001)
+    disconnect_now()
+    flags.append(connect())
+    disconnect_now()
+print(json.dumps(flags))
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT, &broker.port.to_string(), "dz-client"])
+        .output()
+        .expect("/usr/bin/python3 runs");
+    let flags: Vec<Option<bool>> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("the MQTT 5 client failed: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(flags, vec![Some(false); 10], "session present after a DISCONNECT that ended the session");
+}
+
 /// MQTT 5 session expiry [MQTT-3.1.2-23]: a session with an expiry
 /// interval outlives its connection for that long, with its subscription
 /// and the QoS 1 messages queued meanwhile; after it, the session is gone.
@@ -564,6 +615,7 @@ mqtt_tests!(no_store:
     quick_resume_after_clean_session,
     quick_reconnects_keep_what_was_sent,
     session_expiry_v5,
+    disconnect_with_expiry_zero_ends_the_session,
 );
 
 mqtt_tests!(default_store:
@@ -584,5 +636,6 @@ mqtt_tests!(default_store:
     quick_resume_after_clean_session,
     quick_reconnects_keep_what_was_sent,
     session_expiry_v5,
+    disconnect_with_expiry_zero_ends_the_session,
     session_expiry_across_restart,
 );

@@ -132,15 +132,15 @@ impl Adapter {
             }
             Parameter::SessionTerminated(s, _reason) => {
                 self.sessions.terminated(&s.id.client_id, created_at(s).await);
-                // In the background, after client.disconnected is stored: the
-                // session task must not wait (the client may be connecting again).
-                let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
-                tokio::spawn(async move {
-                    let id = client.clientid.clone();
-                    let turn = order.turn(&id).await;
-                    runtime.handle(Event::SessionTerminated(client)).await;
-                    order.release(&id, turn);
-                });
+                // In line, after client.disconnected is stored: the session task
+                // leaves the broker only once its end is written, so a client id
+                // that connects again at once asks the store (see `takeover`) after
+                // that, never finding the ended session there.
+                let client = self.client(s).await;
+                let turn = self.order.turn(&client.clientid).await;
+                let id = client.clientid.clone();
+                self.runtime.handle(Event::SessionTerminated(client)).await;
+                self.order.release(&id, turn);
             }
             Parameter::OfflineMessage(s, from, publish) if publish.qos != QoS::AtMostOnce => {
                 let id = convert::stamped(publish).unwrap_or_else(|| self.runtime.ids.next());

@@ -120,6 +120,10 @@ impl Entry for TakeoverEntry {
             Some(s) => !convert::session_is_persistent(&s).await,
             None => false,
         };
+        // An ended session's subscriptions leave the router with it: rmqtt
+        // keeps them for a resuming client id otherwise, and the session's
+        // own clean-up no longer finds itself in the entry to remove them.
+        let clear_subscriptions = clear_subscriptions || previous_ends;
         let taken = match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
             Err(e) if e.to_string().starts_with(DROPPED) => {
                 tracing::debug!(client = %self.0.id().client_id, "the previous connection ended while taken over");
