@@ -61,3 +61,42 @@ async fn tables_of_another_shape_are_written_as_they_are() {
     let store = Store::sqlite(&db).await;
     scenarios::text_payload_refuses(&broker, &store, "sqlite", &[b"\xff\xfe binary"]).await;
 }
+
+/// A subscriber arriving while messages are being published gets each
+/// stored message once: those published after its subscription is in place
+/// come live, and the fetch from the store leaves them out.
+#[test]
+fn a_subscription_made_during_publishing_gets_each_message_once() {
+    use cistern_tests::raw::{Connect, RawClient};
+    use std::time::Duration;
+    let broker = Broker::start(BIN, &configs::sqlite());
+    let port = broker.port;
+    let sent: Vec<String> = (0..400).map(|i| format!("m{i}")).collect();
+    let publishing = {
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            let (mut p, _) = RawClient::connect(port, "dd-pub", Connect { clean: true, ..Connect::default() });
+            for payload in &sent {
+                p.publish("dd/t", payload.as_bytes(), 1, false);
+            }
+            p.disconnect();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut sub, _) = RawClient::connect(port, "dd-sub", Connect { clean: true, ..Connect::default() });
+    sub.subscribe(&[("dd/t", 1)]);
+    let mut got = Vec::new();
+    while !publishing.is_finished() {
+        got.extend(sub.collect(Duration::from_millis(200)));
+    }
+    publishing.join().unwrap();
+    got.extend(sub.collect(Duration::from_millis(1500)));
+    let mut counts = std::collections::BTreeMap::new();
+    for m in &got {
+        *counts.entry(String::from_utf8_lossy(&m.payload).into_owned()).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).map(|(p, _)| p.clone()).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let missing: Vec<_> = sent.iter().filter(|p| !counts.contains_key(*p)).collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+}

@@ -14,6 +14,7 @@ use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, Publis
 use tokio::sync::Semaphore;
 
 use super::away::AwaySessions;
+use super::live::{self, Publishing};
 use super::order::ClientOrder;
 use super::restore::{Pending, Restore};
 use super::retained_properties::RetainedProperties;
@@ -38,6 +39,8 @@ pub struct Adapter {
     retained: Arc<RetainedProperties>,
     /// Messages stored for away sessions before their publish was acknowledged.
     away: AwaySessions,
+    /// Publishes in their hook, for what a new subscription gets live (see `live`).
+    publishing: Publishing,
 }
 
 /// QoS 0 messages that may be in the background at once; past that, in line.
@@ -73,6 +76,7 @@ impl Adapter {
             background: Arc::new(Semaphore::new(BACKGROUND_LIMIT)),
             retained,
             away: AwaySessions::default(),
+            publishing: Publishing::default(),
         }
     }
 
@@ -113,6 +117,8 @@ impl Adapter {
                 }
             }
             Parameter::SessionSubscribed(s, sub) => {
+                // The subscription is in the router already: from here on, messages come live.
+                let live_from = self.publishing.live_from(&self.runtime.ids);
                 let topic = sub.topic_filter.to_string();
                 let qos = convert::qos(sub.opts.qos());
                 let created = created_at(s).await;
@@ -122,6 +128,14 @@ impl Adapter {
                 let subscription = Subscription { topic, qos };
                 let event = Event::SessionSubscribed { client: self.client(s).await, subscription, resumed };
                 let mut outcome = self.runtime.handle(event).await;
+                let fetched = outcome.deliver.len();
+                outcome.deliver.retain(|m| !live::delivered_live(&m.id, &live_from));
+                if outcome.deliver.len() < fetched {
+                    tracing::debug!(
+                        client = %s.id.client_id, filter = %subscription_topic,
+                        left_out = fetched - outcome.deliver.len(), "stored messages the subscription gets live"
+                    );
+                }
                 retain::at_subscribe(&mut outcome, sub.opts.retain_handling(), existed, sub.opts.has_shared_group());
                 self.apply(s, outcome, Some((&subscription_topic, qos)), false).await;
             }
@@ -168,7 +182,9 @@ impl Adapter {
                     Some(HookResult::Publish(p)) => p,
                     _ => (*publish).clone(),
                 };
-                let id = self.runtime.ids.next();
+                // In the set of publishes in their hook until this arm returns and rmqtt forwards it.
+                let in_hook = self.publishing.start(&self.runtime.ids);
+                let id = in_hook.id().to_string();
                 convert::stamp(&mut p, &id);
                 let client = match s {
                     Some(s) => self.client(s).await,

@@ -5,6 +5,7 @@ mod away;
 mod control;
 mod convert;
 mod hooks;
+mod live;
 mod order;
 mod restore;
 mod retain;
