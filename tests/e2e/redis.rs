@@ -162,6 +162,36 @@ fn pubsub_read_positions_per_subscriber() {
     assert_eq!(ids.len(), 4, "pubsub messages stay for the other subscribers: {ids:?}");
 }
 
+/// A pubsub read position only moves forward: a client that acknowledges a
+/// later message before an earlier one keeps its position at the later one.
+#[test]
+fn pubsub_position_moves_forward_only() {
+    use cistern_tests::raw::{Connect, RawClient};
+    let redis = Redis::for_test(4);
+    let broker = start(&redis, "pubsub-forward");
+    let position = key(&["mqtt:acked:", "fw-sub", ":pubsub/f"]);
+    let (mut sub, _) = RawClient::connect(broker.port, "fw-sub", Connect { clean: false, ..Connect::default() });
+    sub.subscribe(&[("pubsub/f", 1)]);
+    publish(broker.port, "fw-pub", "pubsub/f", b"f1", 1, false);
+    publish(broker.port, "fw-pub", "pubsub/f", b"f2", 1, false);
+    let first = sub.receive(SOON).expect("f1");
+    let second = sub.receive(SOON).expect("f2");
+    assert_eq!((first.payload.as_slice(), second.payload.as_slice()), (&b"f1"[..], &b"f2"[..]));
+    let ids = redis.zrange(b"mqtt:msg:pubsub/f");
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    sub.ack(&second);
+    redis.eventually("the position is at f2", SOON, |r| {
+        (r.get(&position) == Some(ids[1].clone().into_bytes())).then_some(())
+    });
+    sub.ack(&first);
+    // The acknowledgement of f1 is handled (it follows f2's in the session) once a
+    // later round trip returns.
+    sub.subscribe(&[("pubsub/other", 1)]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(redis.get(&position), Some(ids[1].clone().into_bytes()), "the position moved back to f1");
+    sub.disconnect();
+}
+
 /// pubsub/a with persistent sessions the broker keeps: each subscriber gets
 /// what it missed once, from the broker's queue; the store adds no duplicate.
 #[test]

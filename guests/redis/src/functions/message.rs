@@ -178,11 +178,21 @@ pub fn acked(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
             vec![cmd("DEL").arg(keys::message(&m.id)), cmd("ZREM").arg(keys::topic(&m.topic)).arg(&m.id)]
         }
         Sharing::Pubsub => {
+            let position = keys::acked(&ack.client.clientid, &m.topic);
+            // Forward only: a client may acknowledge out of order, and an
+            // older message's acknowledgement must not move the position back
+            // over a later one (that message would be fetched again). A
+            // client's acknowledgements come one after another, so reading
+            // first is enough. Ids of another shape are not compared.
+            let current = run(pool, cmd("GET").arg(&position))?.into_bytes();
+            if current.is_some_and(|c| c.len() == m.id.len() && c.as_slice() >= m.id.as_bytes()) {
+                return Ok(Outcome::none());
+            }
             // A position outlives every message at or before it: those
             // expire `ttl` after being published, the position `ttl` after
             // the later acknowledgement.
             let ttl = stored::ttl(ctx)?;
-            vec![cmd("SET").arg(keys::acked(&ack.client.clientid, &m.topic)).arg(&m.id).arg("EX").num(ttl)]
+            vec![cmd("SET").arg(position).arg(&m.id).arg("EX").num(ttl)]
         }
     };
     exec(pool, commands, false)?;
