@@ -3,13 +3,14 @@
 //! Under concurrent writes a database may roll a statement back rather
 //! than wait: a deadlock, a serialization failure, a lock wait that timed
 //! out. Nothing of it was written, and the same statement run again
-//! succeeds, so a client is expected to retry. The stock guests' inserts
-//! meet this on MariaDB: `INSERT ... SELECT ... WHERE NOT EXISTS` (the
-//! insert-if-absent that keeps outbox replays from storing twice) takes the
-//! table's AUTO-INC lock and row locks in an order two such statements can
-//! deadlock on, which MariaDB reports as error 1467, "Failed to read
-//! auto-increment value from storage engine" (seen with four publishers).
-//! Without a retry, such a write would fail and its message be lost.
+//! succeeds, so a client is expected to retry. On MariaDB the stock
+//! insert-if-absent (`INSERT ... SELECT ... WHERE NOT EXISTS`, which keeps
+//! outbox replays from storing twice) takes the table's AUTO-INC lock and
+//! row locks in an order two such statements can deadlock on, reported as
+//! error 1467, "Failed to read auto-increment value from storage engine"
+//! (seen with four publishers when every live insert was one; live inserts
+//! are plain now, and replays still meet it). Without a retry, such a write
+//! would fail and its message be lost.
 
 use std::future::Future;
 use std::time::Duration;
