@@ -61,6 +61,32 @@ async fn store_message(pool: &SqlPool, client: &Client, m: &Message) {
     .expect("insert");
 }
 
+/// [`ROUNDS`] rounds of [`PER_ROUND`] fresh events, each round through the
+/// runtime's guest and then through `plain`, so the machine's noise falls on
+/// both alike; the total time of each path.
+async fn interleaved<F, Fut>(runtime: &Runtime, mut plain: F) -> (Duration, Duration)
+where
+    F: FnMut(Event) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (mut wasm, mut baseline) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
+        let t = Instant::now();
+        for e in events {
+            runtime.handle(e).await;
+        }
+        wasm += t.elapsed();
+        let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
+        let t = Instant::now();
+        for e in events {
+            plain(e).await;
+        }
+        baseline += t.elapsed();
+    }
+    (wasm, baseline)
+}
+
 async fn measure(label: &str, database: &str) {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
@@ -81,24 +107,13 @@ async fn measure(label: &str, database: &str) {
         }
     }
 
-    let (mut wasm, mut plain) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..ROUNDS {
-        let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
-        let t = Instant::now();
-        for e in events {
-            runtime.handle(e).await;
+    let pool = &pool;
+    let (wasm, plain) = interleaved(&runtime, |e| async move {
+        if let Event::MessagePublish { client, message } = e {
+            store_message(pool, &client, &message).await;
         }
-        wasm += t.elapsed();
-
-        let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
-        let t = Instant::now();
-        for e in events {
-            if let Event::MessagePublish { client, message } = e {
-                store_message(&pool, &client, &message).await;
-            }
-        }
-        plain += t.elapsed();
-    }
+    })
+    .await;
     let n = (ROUNDS * PER_ROUND) as f64;
     let wasm_us = wasm.as_secs_f64() * 1e6 / n;
     let plain_us = plain.as_secs_f64() * 1e6 / n;
@@ -184,22 +199,11 @@ async fn languages() {
         for _ in 0..200 {
             runtime.handle(event(&runtime.ids)).await;
         }
-        let (mut wasm, mut rust) = (Duration::ZERO, Duration::ZERO);
-        for _ in 0..ROUNDS {
-            let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
-            let t = Instant::now();
-            for e in events {
-                runtime.handle(e).await;
-            }
-            wasm += t.elapsed();
-            let events: Vec<Event> = (0..PER_ROUND).map(|_| event(&runtime.ids)).collect();
-            let t = Instant::now();
-            for e in events {
-                std::hint::black_box(std::time::SystemTime::now());
-                std::hint::black_box(e);
-            }
-            rust += t.elapsed();
-        }
+        let (wasm, rust) = interleaved(&runtime, |e| async move {
+            std::hint::black_box(std::time::SystemTime::now());
+            std::hint::black_box(e);
+        })
+        .await;
         let (w, r) = (wasm.as_secs_f64() * 1e6 / n as f64, rust.as_secs_f64() * 1e6 / n as f64);
         let bytes = std::fs::read(&path).unwrap();
         let engine = cistern::engine::Engine::new(&cistern::config::Limits::default()).expect("engine");
