@@ -70,12 +70,25 @@ impl HostState {
         self.scope.as_ref()
     }
 
-    /// Runs a host operation, keeping its time out of the guest's CPU budget.
-    pub(crate) async fn in_host<F: std::future::Future>(&mut self, op: F) -> F::Output {
-        let t = Instant::now();
-        let out = op.await;
-        self.meter.in_host += t.elapsed();
-        out
+    /// Runs a host operation in `span`, keeping its time out of the guest's CPU budget.
+    ///
+    /// The operation is boxed before anything else moves it: a database
+    /// driver's future runs to kilobytes (the scylla driver's to tens of
+    /// them), and every layer that held it by value (the span, this call,
+    /// the host function's future that wasmtime boxes) copied all of it on
+    /// each call. Boxed once, only a pointer moves.
+    pub(crate) fn in_host<'a, F: std::future::Future + 'a>(
+        &'a mut self,
+        span: tracing::Span,
+        op: F,
+    ) -> impl std::future::Future<Output = F::Output> + 'a {
+        let op = tracing::Instrument::instrument(Box::pin(op), span);
+        async move {
+            let t = Instant::now();
+            let out = op.await;
+            self.meter.in_host += t.elapsed();
+            out
+        }
     }
 }
 

@@ -1,8 +1,6 @@
 //! `cql`: statements on the action's own Cassandra pool, values bound to
 //! `?` markers, so nothing a client sends becomes part of a statement.
 
-use tracing::Instrument;
-
 use super::operations::{self, Bind, CassaError};
 use super::CassaPool;
 use crate::engine::bindings::cistern::hooks::cql as wit;
@@ -20,7 +18,7 @@ impl wit::Host for HostState {
     async fn execute(&mut self, pool: String, statement: String, values: Vec<wit::Value>) -> Result<(), types::Error> {
         let p = self.pool::<CassaPool>(&pool, "a Cassandra pool")?;
         let op = operations::execute(&p, &statement, values.into_iter().map(to_bind).collect());
-        self.in_host(op.instrument(self.cql_span("execute"))).await.map_err(to_wit)
+        self.in_host(self.cql_span("execute"), op).await.map_err(to_wit)
     }
 
     async fn query(
@@ -31,7 +29,7 @@ impl wit::Host for HostState {
     ) -> Result<Vec<Vec<wit::Value>>, types::Error> {
         let p = self.pool::<CassaPool>(&pool, "a Cassandra pool")?;
         let op = operations::query(&p, &statement, values.into_iter().map(to_bind).collect());
-        let rows = self.in_host(op.instrument(self.cql_span("query"))).await.map_err(to_wit)?;
+        let rows = self.in_host(self.cql_span("query"), op).await.map_err(to_wit)?;
         Ok(rows.into_iter().map(|r| r.into_iter().map(from_bind).collect()).collect())
     }
 }

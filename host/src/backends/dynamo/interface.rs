@@ -2,8 +2,6 @@
 //! cross as typed attribute values and expressions name them by
 //! placeholder, so nothing a client sends becomes part of an expression.
 
-use tracing::Instrument;
-
 use super::operations::{self, DynamoError, Expr, Item, Page};
 use super::DynamoPool;
 use crate::engine::bindings::{dynamo as wit, types};
@@ -30,7 +28,7 @@ impl wit::Host for HostState {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("put-item", &table);
         let op = operations::put_item(&p, &table, to_item(item), condition.map(to_expr));
-        self.in_host(op.instrument(span)).await.map_err(to_wit)
+        self.in_host(span, op).await.map_err(to_wit)
     }
 
     async fn update_item(
@@ -43,19 +41,19 @@ impl wit::Host for HostState {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("update-item", &table);
         let op = operations::update_item(&p, &table, to_item(key), to_expr(update));
-        self.in_host(op.instrument(span)).await.map_err(to_wit)
+        self.in_host(span, op).await.map_err(to_wit)
     }
 
     async fn delete_item(&mut self, pool: String, table: String, key: WitItem) -> Result<(), types::Error> {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("delete-item", &table);
-        self.in_host(operations::delete_item(&p, &table, to_item(key)).instrument(span)).await.map_err(to_wit)
+        self.in_host(span, operations::delete_item(&p, &table, to_item(key))).await.map_err(to_wit)
     }
 
     async fn get_item(&mut self, pool: String, table: String, key: WitItem) -> Result<Option<WitItem>, types::Error> {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("get-item", &table);
-        let item = self.in_host(operations::get_item(&p, &table, to_item(key)).instrument(span)).await;
+        let item = self.in_host(span, operations::get_item(&p, &table, to_item(key))).await;
         Ok(item.map_err(to_wit)?.map(from_item))
     }
 
@@ -68,7 +66,7 @@ impl wit::Host for HostState {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("batch-get", &table);
         let keys = keys.into_iter().map(to_item).collect();
-        let items = self.in_host(operations::batch_get(&p, &table, keys).instrument(span)).await;
+        let items = self.in_host(span, operations::batch_get(&p, &table, keys)).await;
         Ok(items.map_err(to_wit)?.into_iter().map(from_item).collect())
     }
 
@@ -84,7 +82,7 @@ impl wit::Host for HostState {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("query", &table);
         let op = operations::query(&p, &table, to_expr(key_condition), limit, forward, start.map(to_item));
-        Ok(from_page(self.in_host(op.instrument(span)).await.map_err(to_wit)?))
+        Ok(from_page(self.in_host(span, op).await.map_err(to_wit)?))
     }
 
     async fn scan(
@@ -97,7 +95,7 @@ impl wit::Host for HostState {
         let p = self.pool::<DynamoPool>(&pool, "a DynamoDB pool")?;
         let span = self.dynamo_span("scan", &table);
         let op = operations::scan(&p, &table, filter.map(to_expr), start.map(to_item));
-        Ok(from_page(self.in_host(op.instrument(span)).await.map_err(to_wit)?))
+        Ok(from_page(self.in_host(span, op).await.map_err(to_wit)?))
     }
 }
 

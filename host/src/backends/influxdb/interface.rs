@@ -1,7 +1,5 @@
 //! `influx`: line protocol written to the action's own InfluxDB pool.
 
-use tracing::Instrument;
-
 use crate::backends::influxdb::{operations, InfluxPool};
 use crate::engine::bindings::{influx as wit, types};
 use crate::engine::HostState;
@@ -12,6 +10,6 @@ impl wit::Host for HostState {
         let p = self.pool::<InfluxPool>(&pool, "an InfluxDB pool")?;
         let (action, pool) = self.scope().map_or(("", ""), |s| (&*s.action, s.pool_name.as_str()));
         let span = tracing::debug_span!("cistern.influx.write", action, pool, lines = lines.len());
-        self.in_host(operations::write(&p, lines).instrument(span)).await.map_err(write_error)
+        self.in_host(span, operations::write(&p, lines)).await.map_err(write_error)
     }
 }

@@ -1,8 +1,6 @@
 //! `mongo`: documents in the action's own MongoDB pool, passed as JSON text
 //! and turned into BSON here (`json.rs`), never read as a query language.
 
-use tracing::Instrument;
-
 use super::json;
 use super::operations::{self, MongoError};
 use super::pool::MongoPool;
@@ -21,7 +19,7 @@ impl wit::Host for HostState {
         let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let doc = json::document(&doc.json, doc.binary).map_err(invalid)?;
         let span = self.mongo_span("insert_one", &collection);
-        self.in_host(operations::insert_one(&p, &collection, doc).instrument(span)).await.map_err(to_wit)
+        self.in_host(span, operations::insert_one(&p, &collection, doc)).await.map_err(to_wit)
     }
 
     async fn update_one(
@@ -36,9 +34,7 @@ impl wit::Host for HostState {
         let filter = json::object(&filter).map_err(invalid)?;
         let update = json::object(&update).map_err(invalid)?;
         let span = self.mongo_span("update_one", &collection);
-        self.in_host(operations::update_one(&p, &collection, filter, update, upsert).instrument(span))
-            .await
-            .map_err(to_wit)
+        self.in_host(span, operations::update_one(&p, &collection, filter, update, upsert)).await.map_err(to_wit)
     }
 
     async fn replace_one(
@@ -53,16 +49,14 @@ impl wit::Host for HostState {
         let filter = json::object(&filter).map_err(invalid)?;
         let replacement = json::document(&replacement.json, replacement.binary).map_err(invalid)?;
         let span = self.mongo_span("replace_one", &collection);
-        self.in_host(operations::replace_one(&p, &collection, filter, replacement, upsert).instrument(span))
-            .await
-            .map_err(to_wit)
+        self.in_host(span, operations::replace_one(&p, &collection, filter, replacement, upsert)).await.map_err(to_wit)
     }
 
     async fn delete_many(&mut self, pool: String, collection: String, filter: String) -> Result<u64, types::Error> {
         let p = self.pool::<MongoPool>(&pool, "a MongoDB pool")?;
         let filter = json::object(&filter).map_err(invalid)?;
         let span = self.mongo_span("delete_many", &collection);
-        self.in_host(operations::delete_many(&p, &collection, filter).instrument(span)).await.map_err(to_wit)
+        self.in_host(span, operations::delete_many(&p, &collection, filter)).await.map_err(to_wit)
     }
 
     async fn find(
@@ -77,10 +71,7 @@ impl wit::Host for HostState {
         let filter = json::object(&filter).map_err(invalid)?;
         let sort = json::object(&sort).map_err(invalid)?;
         let span = self.mongo_span("find", &collection);
-        let docs = self
-            .in_host(operations::find(&p, &collection, filter, sort, limit).instrument(span))
-            .await
-            .map_err(to_wit)?;
+        let docs = self.in_host(span, operations::find(&p, &collection, filter, sort, limit)).await.map_err(to_wit)?;
         Ok(docs
             .into_iter()
             .map(|d| {

@@ -1,7 +1,5 @@
 //! `opentsdb`: data points put to the action's own OpenTSDB pool.
 
-use tracing::Instrument;
-
 use crate::backends::opentsdb::{operations, OpentsdbPool};
 use crate::engine::bindings::{opentsdb as wit, types};
 use crate::engine::HostState;
@@ -12,6 +10,6 @@ impl wit::Host for HostState {
         let p = self.pool::<OpentsdbPool>(&pool, "an OpenTSDB pool")?;
         let (action, pool) = self.scope().map_or(("", ""), |s| (&*s.action, s.pool_name.as_str()));
         let span = tracing::debug_span!("cistern.opentsdb.put", action, pool, points = points.len());
-        self.in_host(operations::put(&p, points).instrument(span)).await.map_err(write_error)
+        self.in_host(span, operations::put(&p, points)).await.map_err(write_error)
     }
 }

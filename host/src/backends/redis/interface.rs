@@ -2,8 +2,6 @@
 //! separate binary-safe value; replies flattened into the WIT's pre-order
 //! list of values.
 
-use tracing::Instrument;
-
 use crate::backends::redis::{operations, RedisError, RedisPool};
 use crate::engine::bindings::{redis as wit, types};
 use crate::engine::HostState;
@@ -19,7 +17,7 @@ impl wit::Host for HostState {
     async fn execute(&mut self, pool: String, command: Vec<Vec<u8>>) -> Result<Vec<wit::Value>, types::Error> {
         let p = self.pool::<RedisPool>(&pool, "a Redis pool")?;
         let span = self.redis_span("execute");
-        let reply = self.in_host(operations::execute(&p, &command).instrument(span)).await.map_err(to_wit)?;
+        let reply = self.in_host(span, operations::execute(&p, &command)).await.map_err(to_wit)?;
         let mut out = Vec::new();
         flatten(reply, &mut out);
         Ok(out)
@@ -33,8 +31,7 @@ impl wit::Host for HostState {
     ) -> Result<Vec<Vec<wit::Value>>, types::Error> {
         let p = self.pool::<RedisPool>(&pool, "a Redis pool")?;
         let span = self.redis_span("pipeline");
-        let replies =
-            self.in_host(operations::pipeline(&p, &commands, atomic).instrument(span)).await.map_err(to_wit)?;
+        let replies = self.in_host(span, operations::pipeline(&p, &commands, atomic)).await.map_err(to_wit)?;
         Ok(replies
             .into_iter()
             .map(|r| {
@@ -48,7 +45,7 @@ impl wit::Host for HostState {
     async fn exec(&mut self, pool: String, commands: Vec<Vec<Vec<u8>>>, atomic: bool) -> Result<(), types::Error> {
         let p = self.pool::<RedisPool>(&pool, "a Redis pool")?;
         let span = self.redis_span("exec");
-        self.in_host(operations::exec(&p, &commands, atomic).instrument(span)).await.map_err(to_wit)
+        self.in_host(span, operations::exec(&p, &commands, atomic)).await.map_err(to_wit)
     }
 }
 

@@ -1,7 +1,5 @@
 //! `sql`: statements against the action's own SQL pool, values bound.
 
-use tracing::Instrument;
-
 use crate::backends::sql::{Dialect, SqlError, SqlPool, SqlValue};
 use crate::engine::bindings::{sql, types};
 use crate::engine::HostState;
@@ -26,7 +24,7 @@ impl sql::Host for HostState {
         let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
         let span = self.span("execute");
         let params = params.into_iter().map(from_wit).collect();
-        self.in_host(p.execute(&statement, params).instrument(span)).await.map_err(to_wit)
+        self.in_host(span, p.execute(&statement, params)).await.map_err(to_wit)
     }
 
     async fn execute_batch(
@@ -38,7 +36,7 @@ impl sql::Host for HostState {
         let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
         let span = self.span("execute_batch");
         let rows = rows.into_iter().map(|r| r.into_iter().map(from_wit).collect()).collect();
-        self.in_host(p.execute_batch(&statement, rows).instrument(span)).await.map_err(to_wit)
+        self.in_host(span, p.execute_batch(&statement, rows)).await.map_err(to_wit)
     }
 
     async fn query(
@@ -50,7 +48,7 @@ impl sql::Host for HostState {
         let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
         let span = self.span("query");
         let params = params.into_iter().map(from_wit).collect();
-        let rows = self.in_host(p.query(&statement, params).instrument(span)).await.map_err(to_wit)?;
+        let rows = self.in_host(span, p.query(&statement, params)).await.map_err(to_wit)?;
         Ok(rows.into_iter().map(|row| row.into_iter().map(into_wit).collect()).collect())
     }
 }
