@@ -284,7 +284,7 @@ impl Loaded {
         let mut writes = true;
         let kind = match &hook.action {
             ActionSpec::Function { module, function } => {
-                let guest = self.guest(module.as_deref(), backend, hook, previous).await?;
+                let guest = self.guest(module.as_deref(), backend, hook, &lane, previous).await?;
                 writes = check_function(&guest, function, hook).map_err(err)?;
                 let mut settings = settings(backend, hook);
                 settings.extend(pool.guest_settings());
@@ -319,23 +319,47 @@ impl Loaded {
         Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind, lane, writes })
     }
 
-    /// The guest an action calls: the backend's stock guest, or a custom
-    /// module from `cistern.guests.dir`. Each is compiled once per configuration,
-    /// and kept from the previous configuration when its bytes are unchanged.
+    /// The guest an action on `lane` (its pool) calls: the backend's stock
+    /// guest, or a custom module from `cistern.guests.dir`, with the pool's
+    /// own instances ([`Guest::for_pool`]). Each is compiled once per
+    /// configuration; both the compiled guest and each pool's instances are
+    /// kept from the previous configuration when its bytes are unchanged.
     async fn guest(
         &mut self,
         module: Option<&str>,
         backend: &BackendConfig,
         hook: &HookConfig,
+        lane: &str,
         previous: Option<&Loaded>,
     ) -> Result<Arc<Guest>, ConfigError> {
+        let (key, compiled) = self.compiled(module, backend, hook, previous).await?;
+        let key = format!("{key}@{lane}");
+        if let Some(g) = self.guests.get(&key) {
+            return Ok(g.clone());
+        }
+        let runner = match previous.and_then(|p| p.guests.get(&key)).filter(|g| g.digest == compiled.digest) {
+            Some(g) => g.clone(),
+            None => Arc::new(compiled.for_pool()),
+        };
+        self.guests.insert(key, runner.clone());
+        Ok(runner)
+    }
+
+    /// The compiled guest (`stock:<name>` or `module:<name>`) and its key.
+    async fn compiled(
+        &mut self,
+        module: Option<&str>,
+        backend: &BackendConfig,
+        hook: &HookConfig,
+        previous: Option<&Loaded>,
+    ) -> Result<(String, Arc<Guest>), ConfigError> {
         let err = |m: String| ConfigError::at(&hook.at, m);
         let (key, bytes): (String, std::borrow::Cow<'static, [u8]>) = match module {
             None => {
                 let name = backend.kind.backend().stock_guest();
                 let key = format!("stock:{name}");
                 if let Some(g) = self.guests.get(&key) {
-                    return Ok(g.clone());
+                    return Ok((key, g.clone()));
                 }
                 let bytes = stock::component(name).ok_or_else(|| {
                     err(format!(
@@ -350,7 +374,7 @@ impl Loaded {
             Some(module) => {
                 let key = format!("module:{module}");
                 if let Some(g) = self.guests.get(&key) {
-                    return Ok(g.clone());
+                    return Ok((key, g.clone()));
                 }
                 let dir = self.config.cistern.guests_dir.as_ref().ok_or_else(|| {
                     err(format!("module `{module}` needs cistern.guests.dir, the directory of custom guests"))
@@ -374,8 +398,8 @@ impl Loaded {
                 self.engine.load(&key, &bytes, origin).await.map_err(|e| err(format!("{e}{file}")))?
             }
         };
-        self.guests.insert(key, guest.clone());
-        Ok(guest)
+        self.guests.insert(key.clone(), guest.clone());
+        Ok((key, guest))
     }
 }
 

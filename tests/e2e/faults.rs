@@ -309,6 +309,57 @@ async fn one_database_down_does_not_slow_another() {
     assert_each_acked_stored_once(&remote, &stored, &broker);
 }
 
+/// PostgreSQL hung while a subscriber's offline fetch waits on it: SQLite's
+/// writes, which run the same stock SQL guest, do not wait behind it. Each
+/// pool has instances of its own; when all shared one pool of instances, the
+/// fetch held the only one (`cistern.limits.instances = 1` here, so the test
+/// needs no crowd) for its 10 s call deadline, and every SQLite write in that
+/// time ran out of its 1 s write deadline waiting and went to the outbox.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_database_holds_up_no_other_pool() {
+    let server = PrivateServer::postgres();
+    let db = server.database(&["pgsql.sql"]);
+    let extra = "cistern.limits.instances = 1
+        backend.pgsql.hook.session.subscribed.1 = {\"topic\": \"load/#\", \"action\": {\"function\": \"on_message_fetch\"}, \"pool\": \"pool1\"}
+        backend.sqlite.pool1.database = {dir}/cistern.db
+        backend.sqlite.hook.message.publish.1 = {\"topic\": \"local/#\", \"action\": {\"function\": \"on_message_publish\"}, \"pool\": \"pool1\"}
+";
+    let broker = Broker::start(BIN, &pgsql_config(&db, extra));
+    let port = broker.port.to_string();
+    server.hang();
+    // A persistent subscriber whose offline fetch (a read, 10 s deadline) hangs on PostgreSQL.
+    let mut subscriber = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-c", "-i", "hung-fetch", "-t", "load/#", "-W", "15"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    for n in 0..5 {
+        let out = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-i", "local-pub", "-t", "local/t"])
+            .args(["-m", &format!("local-{n}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mosquitto_pub: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let took = started.elapsed();
+    let action = "{action=\"backend.sqlite.hook.message.publish.1\"}";
+    let deferred = broker.metric(&format!("cistern_action_deferred_total{action}"));
+    let succeeded = broker.metric(&format!("cistern_action_succeeded_total{action}"));
+    server.resume();
+    let _ = subscriber.kill();
+    let _ = subscriber.wait();
+    assert_eq!(
+        (succeeded, deferred),
+        (5, 0),
+        "SQLite's writes waited behind the hung PostgreSQL fetch (5 publishes took {took:?})\n{}",
+        broker.log().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(broker.metric("cistern_pool_available{pool=\"sqlite.pool1\"}"), 1);
+}
+
 /// SIGTERM: the broker lets what is in flight finish and exits 0 within a
 /// bound; nothing acknowledged is lost: what the database did not take yet
 /// waits in the outbox and is replayed after the next start. (Publishers

@@ -97,6 +97,24 @@ impl Guest {
         Ok(guest)
     }
 
+    /// The same compiled guest with instances of its own and its own cap on
+    /// calls running at once (`cistern.limits.instances`): what one pool's
+    /// actions call, so that calls held up by one database (hung, or slow
+    /// to answer) never leave another pool's calls waiting for an instance.
+    pub fn for_pool(&self) -> Guest {
+        Guest {
+            name: self.name.clone(),
+            functions: self.functions.clone(),
+            digest: self.digest,
+            engine: self.engine.clone(),
+            origin: self.origin,
+            pre: self.pre.clone(),
+            limits: self.limits.clone(),
+            idle: Mutex::new(Vec::new()),
+            running: Semaphore::new(self.limits.instances as usize),
+        }
+    }
+
     async fn instantiate(&self) -> Result<Instance, String> {
         let limits =
             StoreLimitsBuilder::new().memory_size(self.limits.memory as usize).trap_on_grow_failure(true).build();
