@@ -228,12 +228,23 @@ async fn languages() {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // `CISTERN_BENCH_ONLY=boundary,sqlite-memory` runs those parts alone (for a profiler).
+    let only = std::env::var("CISTERN_BENCH_ONLY").ok();
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p.trim() == part));
     rt.block_on(async {
-        languages().await;
-        boundary().await;
+        if runs("languages") {
+            languages().await;
+        }
+        if runs("boundary") {
+            boundary().await;
+        }
         // In memory, so the database costs little and the wasm path shows.
-        measure("sqlite-memory", ":memory:").await;
+        if runs("sqlite-memory") {
+            measure("sqlite-memory", ":memory:").await;
+        }
         // On disk (WAL, synchronous=NORMAL), as cistern stores by default.
-        measure("sqlite-file", "bench.db").await;
+        if runs("sqlite-file") {
+            measure("sqlite-file", "bench.db").await;
+        }
     });
 }

@@ -103,7 +103,7 @@ fn main() {
         let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
         common::assert_all_stored(&runtime);
         let stored = client.database(&mongo.name).collection::<Document>("mqtt_msg").count_documents(doc! {}).await;
-        let expected = 3 * (500 + ROUNDS * per_round) as u64;
+        let expected = (3 * 500 + common::path_rounds(3, ROUNDS) * per_round) as u64;
         assert_eq!(stored.unwrap(), expected, "every path stored every message, once");
 
         common::report(&format!("mongo_publish: QoS 1 message.publish, {per_round} messages x {ROUNDS} rounds, {in_flight} in flight, {pool_size} connections"), &paths, &rates);

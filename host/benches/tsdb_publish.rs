@@ -134,12 +134,15 @@ fn main() {
             let warm_up = (0..2).map(|_| common::publishes(&runtime, 500, 1, "", 0)).collect();
             let rates = common::interleaved(&paths, ROUNDS, in_flight, events, warm_up).await;
             common::assert_all_stored(&runtime);
+            let cpu = common::cpu_per_event();
             let (p, c) = (common::median(&rates[0]), common::median(&rates[1]));
             let name = if influx { "InfluxDB HTTP" } else { "OpenTSDB /api/put" };
             lines.push(format!(
-                "{name}: median points/s through cistern {c:.0}, plain client {p:.0}, ratio cistern/plain {:.2} \
-                 (rounds: cistern {:?}, plain {:?})",
+                "{name}: median points/s through cistern {c:.0}, plain client {p:.0}, ratio cistern/plain {:.2}; \
+                 this process's CPU per point: through cistern {:.1} us, plain {:.1} us (rounds: cistern {:?}, plain {:?})",
                 c / p,
+                cpu[1],
+                cpu[0],
                 rates[1].iter().map(|x| x.round()).collect::<Vec<_>>(),
                 rates[0].iter().map(|x| x.round()).collect::<Vec<_>>()
             ));

@@ -106,6 +106,21 @@ pub async fn run(events: Vec<Event>, in_flight: usize, handle: &Handler) -> f64 
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// For a profiler: `CISTERN_BENCH_ONLY_PATH=<index>` has [`interleaved`] run
+/// that path's rounds alone (the others' rates read 0; warm-ups run all).
+fn only_path() -> Option<usize> {
+    std::env::var("CISTERN_BENCH_ONLY_PATH").ok().and_then(|v| v.parse().ok())
+}
+
+/// How many path rounds [`interleaved`] runs for `paths` paths of `rounds` rounds.
+pub fn path_rounds(paths: usize, rounds: usize) -> usize {
+    if only_path().is_some() {
+        rounds
+    } else {
+        paths * rounds
+    }
+}
+
 /// A warm-up, then `rounds` rounds in which each path in turn handles the
 /// events `events(path, round)` makes; the rates per path, in round order.
 pub async fn interleaved(
@@ -119,15 +134,53 @@ pub async fn interleaved(
         run(events, in_flight, handle).await;
     }
     let mut rates = vec![Vec::new(); paths.len()];
+    CPU_PER_EVENT.lock().unwrap().clear();
+    let only = only_path();
     for round in 0..rounds {
-        for (i, (_, handle)) in paths.iter().enumerate() {
-            rates[i].push(run(events(i, round), in_flight, handle).await);
+        // Each round starts with the next path, so none always runs last,
+        // after the others have grown the database's tables and caches.
+        for k in 0..paths.len() {
+            let i = (round + k) % paths.len();
+            if only.is_some_and(|o| o != i) {
+                rates[i].push(0.0);
+                continue;
+            }
+            let cpu = process_cpu();
+            let events = events(i, round);
+            let n = events.len() as f64;
+            let rate = run(events, in_flight, &paths[i].1).await;
+            rates[i].push(rate);
+            let mut per_event = CPU_PER_EVENT.lock().unwrap();
+            per_event.resize(paths.len(), Vec::new());
+            per_event[i].push((process_cpu() - cpu).as_secs_f64() * 1e6 / n);
         }
         // A breath between rounds, so one round's stragglers (a flush, a
         // compaction) fall less on the next path's.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     rates
+}
+
+/// This process's CPU time per event in each path's rounds (µs), as
+/// [`interleaved`] measured it: where a path is slower for want of CPU
+/// (the machine's two cores are shared with the database), this says how
+/// much more of it the path spends on each event.
+static CPU_PER_EVENT: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+
+/// CPU time this process has used, user and system, from `/proc/self/stat`
+/// (in clock ticks of 10 ms: a round of half a second is measured to 2%).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime, fields 14 and 15 of the line; what follows the name starts at field 3.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The median CPU time per event of each path of the last [`interleaved`] run (µs).
+pub fn cpu_per_event() -> Vec<f64> {
+    CPU_PER_EVENT.lock().unwrap().iter().map(|c| if c.is_empty() { 0.0 } else { median(c) }).collect()
 }
 
 pub fn median(v: &[f64]) -> f64 {
@@ -178,7 +231,16 @@ pub fn report(head: &str, paths: &[(&str, Handler); 3], rates: &[Vec<f64>]) {
 
 /// The per-path lines: the median and each round's rate.
 pub fn print_rounds(paths: &[(&str, Handler)], rates: &[Vec<f64>]) {
-    for ((name, _), r) in paths.iter().zip(rates) {
-        println!("  {name}: median {:.0}/s, rounds {:?}", median(r), r.iter().map(|x| x.round()).collect::<Vec<_>>());
+    let cpu = CPU_PER_EVENT.lock().unwrap().clone();
+    for (i, ((name, _), r)) in paths.iter().zip(rates).enumerate() {
+        let cpu = cpu
+            .get(i)
+            .filter(|c| !c.is_empty())
+            .map_or(String::new(), |c| format!(", this process's CPU {:.1} us/event (median)", median(c)));
+        println!(
+            "  {name}: median {:.0}/s, rounds {:?}{cpu}",
+            median(r),
+            r.iter().map(|x| x.round()).collect::<Vec<_>>()
+        );
     }
 }
