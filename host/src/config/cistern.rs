@@ -82,7 +82,7 @@ struct Keys {
     /// `cistern.limits.call_timeout`: time a whole call may take, database round trips included.
     #[serde(rename = "limits.call_timeout", default = "default_call_timeout", deserialize_with = "values::duration")]
     call_timeout: Duration,
-    /// `cistern.limits.instances`: instances of one guest that may run at once.
+    /// `cistern.limits.instances`: instances of one guest that may run at once for one pool.
     #[serde(rename = "limits.instances", default = "default_instances", deserialize_with = "values::parsed")]
     instances: u32,
     /// `cistern.outbox.dir`: where writes wait while their database is away (default `data/outbox`
