@@ -63,6 +63,9 @@ impl ActionError {
             ActionError::Call(CallError::Guest(WitError::Unavailable(_))) => true,
             ActionError::Raw(e) => e.unavailable,
             ActionError::Call(CallError::Timeout(_)) | ActionError::Deadline(_) => true,
+            // No instance could be made now (the engine's slots are all taken): a
+            // shortage that passes, not a refusal; the guest instantiated when it loaded.
+            ActionError::Call(CallError::Instantiate(_)) => true,
             ActionError::Call(_) => false,
         }
     }

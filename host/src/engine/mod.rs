@@ -52,9 +52,11 @@ impl Engine {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let mut pooling = wasmtime::PoolingAllocationConfig::default();
-        // Room for every guest's instances; each component holds a few core
-        // instances (the module and the shims the encoder adds).
-        let slots = limits.instances.saturating_mul(16).clamp(64, 4096);
+        // Room for every pool's instances of its guest (each pool has its
+        // own, `Guest::for_pool`: 32 pools at the full `limits.instances`);
+        // each component holds a few core instances (the module and the shims
+        // the encoder adds). Slots only reserve address space until used.
+        let slots = limits.instances.saturating_mul(32).clamp(64, 8192);
         pooling
             .total_component_instances(slots)
             .total_core_instances(slots * 4)
