@@ -2,6 +2,7 @@
 //! instances reused across calls and discarded after a trap.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
@@ -23,13 +24,23 @@ pub struct Guest {
     origin: Origin,
     pre: ActionPre<HostState>,
     limits: Limits,
+    /// Instances waiting for a call, the most recently used last.
     idle: Mutex<Vec<Instance>>,
+    /// How long an instance may wait unused before it is dropped.
+    idle_ttl: Duration,
     running: Semaphore,
 }
+
+/// How long an idle instance is kept: a burst of calls leaves up to
+/// `cistern.limits.instances` of them for each pool, about a MiB of linear
+/// memory each, and a quieter pool needs only the few it still uses.
+const IDLE_TTL: Duration = Duration::from_secs(60);
 
 struct Instance {
     store: Store<HostState>,
     action: Action,
+    /// When it last went back to the idle list (or was made).
+    idle_since: Instant,
 }
 
 /// Why one call failed. Each fails that call only.
@@ -82,6 +93,7 @@ impl Guest {
             pre,
             limits,
             idle: Mutex::new(Vec::new()),
+            idle_ttl: IDLE_TTL,
             running,
         };
         let mut instance = guest.instantiate().await.map_err(|e| format!("guest {name}: {e}"))?;
@@ -111,6 +123,7 @@ impl Guest {
             pre: self.pre.clone(),
             limits: self.limits.clone(),
             idle: Mutex::new(Vec::new()),
+            idle_ttl: self.idle_ttl,
             running: Semaphore::new(self.limits.instances as usize),
         }
     }
@@ -130,7 +143,7 @@ impl Guest {
             Ok(UpdateDeadline::Yield(ticks(meter.budget - used)))
         });
         let action = self.pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
-        Ok(Instance { store, action })
+        Ok(Instance { store, action, idle_since: Instant::now() })
     }
 
     /// The linear memory an idle instance holds, in bytes (the largest, if
@@ -163,10 +176,31 @@ impl Guest {
             Ok(Err(trap)) => Err(CallError::Trap(trap_message(&trap))),
             Ok(Ok(answer)) => {
                 instance.store.data_mut().end();
-                self.idle.lock().expect("idle list").push(instance);
+                self.park(instance);
                 answer.map_err(CallError::Guest)
             }
         }
+    }
+}
+
+impl Guest {
+    /// Puts an instance back on the idle list and drops those that have
+    /// waited there longer than the idle time. The list is in order of use,
+    /// so those are at its front: the ones a burst made and no call since needed.
+    fn park(&self, mut instance: Instance) {
+        instance.idle_since = Instant::now();
+        let mut idle = self.idle.lock().expect("idle list");
+        idle.push(instance);
+        let stale = idle.iter().take_while(|i| i.idle_since.elapsed() >= self.idle_ttl).count();
+        // Dropped outside the lock: freeing an instance returns its memory to the engine.
+        let dropped: Vec<Instance> = idle.drain(..stale).collect();
+        drop(idle);
+        drop(dropped);
+    }
+
+    /// Instances waiting for a call.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.lock().expect("idle list").len()
     }
 }
 
@@ -186,5 +220,68 @@ fn trap_message(trap: &wasmtime::Error) -> String {
         cause
     } else {
         format!("{cause} ({context})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::{AnyPool, Pool};
+    use crate::engine::{Engine, Origin};
+
+    struct Nowhere;
+
+    #[async_trait::async_trait]
+    impl Pool for Nowhere {
+        async fn ping(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// Instances a burst left idle are dropped once they have waited longer
+    /// than the idle time; the one in use stays.
+    #[tokio::test]
+    async fn idle_instances_are_dropped_after_the_idle_time() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist/misbehave.wasm");
+        let bytes = std::fs::read(path).expect("guests/dist/misbehave.wasm (scripts/build-guests.sh)");
+        let engine = Engine::new(&Limits::default()).unwrap();
+        let loaded = engine.load("misbehave", &bytes, Origin::Custom).await.unwrap();
+        let mut guest = loaded.for_pool();
+        guest.idle_ttl = Duration::from_millis(200);
+        for _ in 0..8 {
+            let instance = guest.instantiate().await.unwrap();
+            guest.idle.lock().unwrap().push(instance);
+        }
+        assert_eq!(guest.idle_instances(), 8);
+
+        let scope = Arc::new(Scope {
+            action: Arc::from("test"),
+            backend: "sqlite",
+            pool_name: "pool1".into(),
+            pool: AnyPool::new(Nowhere),
+            counters: Arc::default(),
+        });
+        let ctx = types::Context {
+            function: "clock".into(),
+            backend: "sqlite".into(),
+            pool: "pool1".into(),
+            settings: Vec::new(),
+            options: "{}".into(),
+        };
+        let event = crate::engine::convert::event(&crate::model::Event::ClientConnected(crate::model::Client {
+            clientid: "c".into(),
+            username: None,
+            peerhost: None,
+            node: "n".into(),
+            clean_start: true,
+            persistent: false,
+        }));
+        // Within the idle time: every instance is kept.
+        guest.call(scope.clone(), &ctx, &event).await.unwrap();
+        assert_eq!(guest.idle_instances(), 8);
+        // Past it: the call's own instance goes back, the seven it did not need go.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        guest.call(scope, &ctx, &event).await.unwrap();
+        assert_eq!(guest.idle_instances(), 1);
     }
 }
