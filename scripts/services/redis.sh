@@ -41,7 +41,7 @@ start() {
   # No config file: Debian's /etc/redis/redis.conf does not apply.
   # --daemonize yes: redis forks into its own session and writes the PID file.
   if ! (cd "$DIR" && redis-server --port "$PORT" --bind 127.0.0.1 --protected-mode yes \
-      --save "" --appendonly no --daemonize yes \
+      --save "" --appendonly no --daemonize yes --databases 32 \
       --pidfile "$PIDFILE" --logfile "$LOG" --dir "$DIR") </dev/null >>"$LOG" 2>&1 9>&-; then
     show_log "$LOG"
     die "redis-server failed to start; log: $LOG"

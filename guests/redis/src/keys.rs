@@ -7,6 +7,7 @@ const RETAIN: &[u8] = b"mqtt:retain:";
 const MSG: &[u8] = b"mqtt:msg:";
 const ACKED: &[u8] = b"mqtt:acked:";
 const SUB: &[u8] = b"mqtt:sub:";
+const CLAIM: &[u8] = b"mqtt:claim:";
 
 /// `mqtt:client:${clientid}`: hash {state, online_at, offline_at}.
 pub fn client(clientid: &str) -> Vec<u8> {
@@ -36,6 +37,12 @@ pub fn retain_topic(key: &[u8]) -> Option<String> {
 /// `mqtt:msg:${msgid}`: hash {id, from, qos, topic, retain, payload, ts}.
 pub fn message(msgid: &str) -> Vec<u8> {
     [MSG, msgid.as_bytes()].concat()
+}
+
+/// `mqtt:claim:${msgid}`: cistern's, not the seed's: the client a queue
+/// message was fetched for, until it acknowledges it or the claim lapses.
+pub fn claim(msgid: &str) -> Vec<u8> {
+    [CLAIM, msgid.as_bytes()].concat()
 }
 
 /// `mqtt:msg:${topic}`: sorted set of the topic's msgids (see `stored::score`).

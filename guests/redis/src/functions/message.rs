@@ -4,7 +4,7 @@
 //! subscriber's read position `mqtt:acked:${clientid}:${topic}`.
 
 use cistern_guest::redis::{cmd, decimal, exec, run, run_all, run_all_ok, Cmd, Reply};
-use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Outcome};
+use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Message, Outcome};
 
 use super::{scan, Sharing};
 use crate::{keys, stored};
@@ -92,20 +92,31 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
     candidates.sort();
     candidates.dedup();
 
+    let claim_ms = match sharing {
+        Sharing::Queue => Some(claim_time_ms(ctx)?),
+        Sharing::Pubsub => None,
+    };
     let mut outcome = Outcome::none();
     let mut gone = Vec::new();
     for page in candidates.chunks(PAGE as usize) {
         let reads = page.iter().map(|(id, _)| cmd("HGETALL").arg(keys::message(id))).collect();
+        let mut found = Vec::new();
         for ((id, topic), reply) in page.iter().zip(run_all_ok(pool, reads, false)?) {
             match stored::from_hash(reply) {
-                Some(m) if cistern_topic::matches(filter, &m.topic) => outcome.deliver.push(m),
+                Some(m) if cistern_topic::matches(filter, &m.topic) => found.push(m),
                 Some(_) => {}
                 // Expired, or taken by another queue subscriber's ack.
                 None => gone.push(cmd("ZREM").arg(keys::topic(topic)).arg(id)),
             }
-            if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
+        }
+        if let Some(ms) = claim_ms {
+            found = claimed(pool, &sub.client.clientid, found, ms)?;
+        }
+        for m in found {
+            if max.is_some_and(|n| outcome.deliver.len() as u64 >= n) {
                 break;
             }
+            outcome.deliver.push(m);
         }
         if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
             break;
@@ -114,6 +125,53 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
     // Tidying only: what fails here is left for the next fetch.
     let _ = run_all(pool, gone, false);
     Ok(outcome)
+}
+
+/// How long a queue message fetched for one client stays its own before
+/// another subscriber may be given it: `queue.claim_time` in seconds
+/// (ours; the seed has no claims), 60 by default.
+fn claim_time_ms(ctx: &Context) -> Result<u64, Error> {
+    match settings::get(ctx, "queue.claim_time") {
+        None => Ok(60_000),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => Ok(secs.saturating_mul(1000)),
+            _ => Err(Error::InvalidInput(format!("queue.claim_time = {v:?} is not a number of seconds above 0"))),
+        },
+    }
+}
+
+/// The messages of `found` that are this client's to deliver: one-to-one,
+/// a queue message goes to one subscriber. Each is claimed for the client
+/// (`SET NX` with a lease) as it is fetched, so a second subscriber
+/// fetching before the first acknowledges does not get it too; the client's
+/// own claim (a fetch again after a reconnect) is its to deliver. A claim
+/// that lapses (the client went without acknowledging) frees the message
+/// for the next subscriber; an acknowledgement removes it with the message.
+fn claimed(pool: &str, clientid: &str, found: Vec<Message>, ms: u64) -> Result<Vec<Message>, Error> {
+    if found.is_empty() {
+        return Ok(found);
+    }
+    let claims =
+        found.iter().map(|m| cmd("SET").arg(keys::claim(&m.id)).arg(clientid).arg("NX").arg("PX").num(ms)).collect();
+    let replies = run_all_ok(pool, claims, false)?;
+    let (mut mine, mut taken) = (Vec::new(), Vec::new());
+    for (m, reply) in found.into_iter().zip(replies) {
+        if matches!(reply, Reply::Nil) {
+            taken.push(m);
+        } else {
+            mine.push(m);
+        }
+    }
+    if !taken.is_empty() {
+        let owners = taken.iter().map(|m| cmd("GET").arg(keys::claim(&m.id))).collect();
+        for (m, owner) in taken.into_iter().zip(run_all_ok(pool, owners, false)?) {
+            if owner.into_bytes().is_some_and(|o| o == clientid.as_bytes()) {
+                mine.push(m);
+            }
+        }
+        mine.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    Ok(mine)
 }
 
 /// The topics whose sets a filter reads: itself, or for a filter with
@@ -174,9 +232,11 @@ pub fn acked(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
     };
     let m = &ack.message;
     let commands: Vec<Cmd> = match sharing {
-        Sharing::Queue => {
-            vec![cmd("DEL").arg(keys::message(&m.id)), cmd("ZREM").arg(keys::topic(&m.topic)).arg(&m.id)]
-        }
+        Sharing::Queue => vec![
+            cmd("DEL").arg(keys::message(&m.id)),
+            cmd("ZREM").arg(keys::topic(&m.topic)).arg(&m.id),
+            cmd("DEL").arg(keys::claim(&m.id)),
+        ],
         Sharing::Pubsub => {
             let position = keys::acked(&ack.client.clientid, &m.topic);
             // Forward only: a client may acknowledge out of order, and an

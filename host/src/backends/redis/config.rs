@@ -145,6 +145,19 @@ pub fn expired_after(backend: &BackendConfig) -> Result<u64, ConfigError> {
     Ok(if secs <= 0 { DEFAULT } else { secs as u64 })
 }
 
+/// `backend.redis.queue.claim_time` (ours): seconds a queue message fetched
+/// for one subscriber stays its own before another may be given it; above 0.
+pub fn claim_time(backend: &BackendConfig) -> Result<(), ConfigError> {
+    let Some(e) = backend.option("queue.claim_time") else { return Ok(()) };
+    match e.value.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(()),
+        _ => Err(ConfigError::at(
+            &e.at,
+            format!("backend.redis.queue.claim_time = {:?} is not a number of seconds above 0", e.value),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

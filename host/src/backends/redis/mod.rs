@@ -69,11 +69,11 @@ impl Backend for Redis {
     }
 
     fn backend_keys(&self) -> &'static [&'static str] {
-        &["server", "sentinel", "msg.expired_after", "max_returned_count", "time_range"]
+        &["server", "sentinel", "msg.expired_after", "queue.claim_time", "max_returned_count", "time_range"]
     }
 
     fn pool_wide_keys(&self) -> &'static [&'static str] {
-        &["server", "sentinel", "msg.expired_after"]
+        &["server", "sentinel", "msg.expired_after", "queue.claim_time"]
     }
 
     fn stock_guest(&self) -> &'static str {

@@ -79,6 +79,7 @@ pub async fn connect(
 ) -> Result<RedisPool, ConfigError> {
     let (config, target) = RedisConfig::load(entry, backend)?;
     super::config::expired_after(backend)?;
+    super::config::claim_time(backend)?;
     let name = format!("redis.{}", entry.name);
     let redis_info = RedisConnectionInfo {
         db: config.database,
