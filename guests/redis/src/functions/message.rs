@@ -109,14 +109,19 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
                 None => gone.push(cmd("ZREM").arg(keys::topic(topic)).arg(id)),
             }
         }
-        if let Some(ms) = claim_ms {
-            found = claimed(pool, &sub.client.clientid, found, ms)?;
-        }
-        for m in found {
-            if max.is_some_and(|n| outcome.deliver.len() as u64 >= n) {
+        // At most what `max` leaves room for is claimed at a time: a claim on a
+        // message this fetch does not deliver would keep it from the next subscriber.
+        let mut found = found.into_iter();
+        loop {
+            let room = max.map_or(usize::MAX, |n| n.saturating_sub(outcome.deliver.len() as u64) as usize);
+            let next: Vec<Message> = found.by_ref().take(room).collect();
+            if next.is_empty() {
                 break;
             }
-            outcome.deliver.push(m);
+            match claim_ms {
+                Some(ms) => outcome.deliver.extend(claimed(pool, &sub.client.clientid, next, ms)?),
+                None => outcome.deliver.extend(next),
+            }
         }
         if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
             break;
