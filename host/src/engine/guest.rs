@@ -181,9 +181,7 @@ impl Guest {
             }
         }
     }
-}
 
-impl Guest {
     /// Puts an instance back on the idle list and drops those that have
     /// waited there longer than the idle time. The list is in order of use,
     /// so those are at its front: the ones a burst made and no call since needed.
