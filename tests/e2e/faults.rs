@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cistern_tests::databases::{PrivateServer, TestDb};
 use cistern_tests::load::Load;
-use cistern_tests::{configs, Broker, RedisServer, Store};
+use cistern_tests::{configs, publish, Broker, RedisServer, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 const PUBLISH: &str = "backend.pgsql.hook.message.publish.1";
@@ -337,12 +337,7 @@ async fn a_hung_database_holds_up_no_other_pool() {
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
     for n in 0..5 {
-        let out = std::process::Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-i", "local-pub", "-t", "local/t"])
-            .args(["-m", &format!("local-{n}")])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "mosquitto_pub: {}", String::from_utf8_lossy(&out.stderr));
+        publish(broker.port, "local-pub", "local/t", format!("local-{n}").as_bytes(), 1, false);
     }
     let took = started.elapsed();
     let action = "{action=\"backend.sqlite.hook.message.publish.1\"}";
