@@ -38,6 +38,8 @@ pub struct ActionCounters {
     pub unavailable: AtomicU64,
     /// Host calls the action's guest made naming a pool other than its own, refused.
     pub denied: AtomicU64,
+    /// Events its guest took several at a time, in `handle-batch` calls.
+    pub batched: AtomicU64,
 }
 
 #[derive(Default)]
@@ -172,6 +174,11 @@ impl Metrics {
             "cistern_action_unavailable_total",
             "Calls that failed because the database could not be reached.",
             per_action(|c| &c.unavailable),
+        );
+        put(
+            "cistern_action_batched_total",
+            "Events each action's guest took several at a call (handle-batch).",
+            per_action(|c| &c.batched),
         );
         put(
             "cistern_guest_denied_total",

@@ -309,7 +309,8 @@ impl Loaded {
                     pool,
                     counters: metrics.action(&name),
                 });
-                ActionKind::Guest { guest, ctx, replay_ctx, scope }
+                let batcher = guest.batches(function).then(Box::default);
+                ActionKind::Guest { guest, ctx, replay_ctx, scope, batcher }
             }
             raw => match pool.raw_action(raw, hook.point) {
                 Some(compiled) => ActionKind::Raw(compiled.map_err(err)?),

@@ -112,6 +112,36 @@ async fn postgres_stopped_under_load() {
     assert_eq!(m["failed"], 0, "{m:?}");
 }
 
+/// A burst of 32 publishers as fast as they go, with PostgreSQL stopped for
+/// 3 s in the middle: the publishes that arrive together go to the stock
+/// guest several at a call (`handle-batch`, one transaction for all), and
+/// still every acknowledged message is in `mqtt_msg` exactly once, the
+/// batches the database could not take went to the outbox whole, and the
+/// accounting holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_under_a_burst_of_batched_publishes() {
+    let server = PrivateServer::postgres();
+    let db = server.database(&["pgsql.sql"]);
+    let broker = Broker::start(BIN, &pgsql_config(&db, ""));
+    let mut load = Load::start(broker.port, "burst", "load/burst", 32, 60.0, 10.0);
+    std::thread::sleep(Duration::from_secs(4));
+    server.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    server.start();
+    load.poll();
+    let load = load.finish(Duration::from_secs(120));
+    wait_drained(&broker, "pgsql.pool1", DRAIN);
+
+    let stored = stored_counts(&Store::connect(&db).await).await;
+    assert_each_acked_stored_once(&load, &stored, &broker);
+    let m = assert_accounting(&broker, PUBLISH);
+    let batched = broker.metric(&format!("cistern_action_batched_total{{action=\"{PUBLISH}\"}}"));
+    assert!(batched > 0, "no publish went in a batch: {m:?}");
+    assert!(m["deferred"] > 0 && m["replayed"] == m["deferred"], "{m:?}");
+    assert_eq!(m["failed"], 0, "{m:?}");
+    eprintln!("{} acknowledged, {batched} of them written in batches; {m:?}", load.acked.len());
+}
+
 /// PostgreSQL hung (SIGSTOP on the server and its children) for 20 s: the
 /// same, and the pool is marked unavailable within 5 s of the hang.
 #[tokio::test(flavor = "multi_thread")]

@@ -16,6 +16,14 @@ pub fn execute(pool: &str, statement: &str, values: &[Value]) -> Result<(), Erro
     host::execute(pool, statement, values)
 }
 
+/// One run of `statement` per row of values, side by side; one result each.
+pub fn execute_each(pool: &str, statement: &str, rows: &[Vec<Value>]) -> Vec<Result<(), Error>> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    host::execute_each(pool, statement, rows)
+}
+
 pub fn query(pool: &str, statement: &str, values: &[Value]) -> Result<Vec<Row>, Error> {
     host::query(pool, statement, values)
 }

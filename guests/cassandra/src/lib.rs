@@ -12,7 +12,7 @@ mod db;
 mod functions;
 mod stored;
 
-use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
+use cistern_guest::{Batch, Context, Error, Event, FunctionInfo, Guest, Outcome};
 
 struct CassandraGuest;
 
@@ -26,4 +26,14 @@ impl Guest for CassandraGuest {
     }
 }
 
-cistern_guest::export!(CassandraGuest);
+impl Batch for CassandraGuest {
+    fn batch_functions() -> Vec<String> {
+        functions::BATCHED.iter().map(|f| f.to_string()).collect()
+    }
+
+    fn handle_batch(ctx: Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+        functions::dispatch_batch(&ctx, events)
+    }
+}
+
+cistern_guest::export_batch!(CassandraGuest);

@@ -3,13 +3,18 @@
 //! function behaves: one host call and back, the smallest useful hook, which
 //! the `hook_cost` benchmark times. Its `trespass` writes the message's id
 //! into the pool its action's options name as `"target"`, which the host must
-//! deny unless it is the action's own.
+//! deny unless it is the action's own. Its `batch` and `short` take
+//! several events a call (`handle-batch`): each event's outcome delivers one
+//! message whose payload is the number of events its call held; a client id
+//! `trap` traps the call, and `short` answers one result too few.
 
-use cistern_guest::{clock, redis, sql, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Message, Outcome};
+use cistern_guest::{
+    clock, redis, sql, Batch, Context, Error, Event, FunctionInfo, FunctionKind, Guest, Message, Outcome,
+};
 
 struct Misbehave;
 
-const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock", "smuggle", "trespass"];
+const FUNCTIONS: &[&str] = &["trap", "spin", "hog", "fail", "clock", "smuggle", "trespass", "batch", "short"];
 
 impl Guest for Misbehave {
     fn functions() -> Vec<FunctionInfo> {
@@ -31,9 +36,44 @@ impl Guest for Misbehave {
             }
             "smuggle" => Ok(smuggle(&event)),
             "trespass" => trespass(&ctx, &event).map(|()| Outcome::none()),
+            "batch" | "short" => Ok(batched(&event, 1)),
             other => Err(Error::InvalidInput(format!("no function {other}"))),
         }
     }
+}
+
+impl Batch for Misbehave {
+    fn batch_functions() -> Vec<String> {
+        vec!["batch".into(), "short".into()]
+    }
+
+    fn handle_batch(ctx: Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+        let held = events.len();
+        let mut answers: Vec<_> = events.iter().map(|e| Ok(batched(e, held))).collect();
+        if ctx.function == "short" {
+            answers.pop();
+        }
+        answers
+    }
+}
+
+/// What `batch` answers for one event of a call that held `held` events;
+/// traps for the client id `trap`.
+fn batched(event: &Event, held: usize) -> Outcome {
+    if event.client().clientid == "trap" {
+        panic!("misbehave: trapping on purpose in a batch");
+    }
+    let mut outcome = Outcome::none();
+    outcome.deliver.push(Message {
+        id: event.client().clientid.clone(),
+        topic: "batch".into(),
+        payload: held.to_string().into_bytes(),
+        qos: 0,
+        retain: false,
+        sender: "misbehave".into(),
+        timestamp_ms: clock::now_ms(),
+    });
+    outcome
 }
 
 /// Hands a subscribing client messages on topics it never subscribed to
@@ -95,4 +135,4 @@ fn hog() -> ! {
     }
 }
 
-cistern_guest::export!(Misbehave);
+cistern_guest::export_batch!(Misbehave);

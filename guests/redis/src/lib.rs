@@ -13,7 +13,7 @@ mod functions;
 mod keys;
 mod stored;
 
-use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
+use cistern_guest::{Batch, Context, Error, Event, FunctionInfo, Guest, Outcome};
 
 struct RedisGuest;
 
@@ -27,4 +27,14 @@ impl Guest for RedisGuest {
     }
 }
 
-cistern_guest::export!(RedisGuest);
+impl Batch for RedisGuest {
+    fn batch_functions() -> Vec<String> {
+        functions::BATCHED.iter().map(|f| f.to_string()).collect()
+    }
+
+    fn handle_batch(ctx: Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+        functions::dispatch_batch(&ctx, events)
+    }
+}
+
+cistern_guest::export_batch!(RedisGuest);

@@ -14,6 +14,32 @@ pub mod bindings {
     });
 }
 
+/// The `batch-action` world: `action` plus `handle-batch`. Its imports and
+/// types are those of [`bindings`], so one guest's code serves both.
+#[allow(clippy::all, missing_docs)]
+pub mod batch_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "batch-action",
+        pub_export_macro: true,
+        export_macro_name: "export_batch",
+        default_bindings_module: "cistern_guest::batch_bindings",
+        with: {
+            "cistern:hooks/types@0.2.1": crate::bindings::cistern::hooks::types,
+            "cistern:hooks/log@0.2.1": crate::bindings::cistern::hooks::log,
+            "cistern:hooks/clock@0.2.1": crate::bindings::cistern::hooks::clock,
+            "cistern:hooks/sql@0.2.1": crate::bindings::cistern::hooks::sql,
+            "cistern:hooks/redis@0.2.1": crate::bindings::cistern::hooks::redis,
+            "cistern:hooks/influx@0.2.1": crate::bindings::cistern::hooks::influx,
+            "cistern:hooks/opentsdb@0.2.1": crate::bindings::cistern::hooks::opentsdb,
+            "cistern:hooks/dynamo@0.2.1": crate::bindings::cistern::hooks::dynamo,
+            "cistern:hooks/mongo@0.2.1": crate::bindings::cistern::hooks::mongo,
+            "cistern:hooks/cql@0.2.1": crate::bindings::cistern::hooks::cql,
+        },
+    });
+}
+
+pub use batch_bindings::export_batch;
 pub use bindings::cistern::hooks::sql::{self, Dialect, Value};
 pub use bindings::cistern::hooks::types::{
     Client, Context, Error, Event, FunctionInfo, FunctionKind, Message, MessageEvent, Outcome, Subscribed,
@@ -93,4 +119,31 @@ pub fn function_infos(table: &[(&str, &[&str], FunctionKind)]) -> Vec<FunctionIn
 /// The error a guest returns when a function is configured on a hook it does not handle.
 pub fn wrong_hook(function: &str, expected: &str, event: &Event) -> Error {
     Error::InvalidInput(format!("{function} handles {expected}, but was called for {}", event.hook_point()))
+}
+
+/// What a guest adds to [`Guest`] to take several events of one action in
+/// one call (the `batch-action` world); exported with `export_batch!`.
+pub trait Batch: Guest {
+    /// The functions whose events [`Batch::handle_batch`] takes.
+    fn batch_functions() -> Vec<String>;
+    /// One result per event, in the order of `events`.
+    fn handle_batch(ctx: Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>>;
+}
+
+impl<T: Batch> batch_bindings::Guest for T {
+    fn functions() -> Vec<FunctionInfo> {
+        <T as Guest>::functions()
+    }
+
+    fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {
+        <T as Guest>::handle(ctx, event)
+    }
+
+    fn batch_functions() -> Vec<String> {
+        <T as Batch>::batch_functions()
+    }
+
+    fn handle_batch(ctx: Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+        <T as Batch>::handle_batch(ctx, events)
+    }
 }

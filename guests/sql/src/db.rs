@@ -55,6 +55,10 @@ impl<'a> Db<'a> {
         sql::execute(&self.ctx.pool, statement, params)
     }
 
+    pub fn execute_batch(&self, statement: &str, rows: &[Vec<Value>]) -> Result<u64, Error> {
+        sql::execute_batch(&self.ctx.pool, statement, rows)
+    }
+
     pub fn query(&self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, Error> {
         sql::query(&self.ctx.pool, statement, params)
     }

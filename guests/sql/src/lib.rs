@@ -11,7 +11,7 @@ mod functions;
 mod statements;
 mod tables;
 
-use cistern_guest::{Context, Error, Event, FunctionInfo, Guest, Outcome};
+use cistern_guest::{Batch, Context, Error, Event, FunctionInfo, Guest, Outcome};
 
 struct SqlGuest;
 
@@ -25,4 +25,14 @@ impl Guest for SqlGuest {
     }
 }
 
-cistern_guest::export!(SqlGuest);
+impl Batch for SqlGuest {
+    fn batch_functions() -> Vec<String> {
+        functions::BATCHED.iter().map(|f| f.to_string()).collect()
+    }
+
+    fn handle_batch(ctx: Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+        functions::dispatch_batch(&ctx, events)
+    }
+}
+
+cistern_guest::export_batch!(SqlGuest);

@@ -22,48 +22,56 @@ impl Guest for TsdbGuest {
     }
 
     fn handle(ctx: Context, event: Event) -> Result<Outcome, Error> {
-        if ctx.function != "on_message_publish" {
-            return Err(Error::InvalidInput(format!("no function {}", ctx.function)));
-        }
-        let Event::MessagePublish(publish) = &event else {
-            return Err(wrong_hook("on_message_publish", "message.publish", &event));
-        };
-        let m = &publish.message;
-        let view = cistern_template::Message {
-            id: &m.id,
-            clientid: &publish.client.clientid,
-            username: publish.client.username.as_deref(),
-            peerhost: publish.client.peerhost.as_deref(),
-            qos: m.qos,
-            topic: &m.topic,
-            payload: &m.payload,
-            timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
-        };
-        let refused = |e: String| Error::InvalidInput(format!("message {} on {}: {e}", m.id, m.topic));
-        match ctx.backend.as_str() {
-            "influxdb" => {
-                let set_timestamp = settings::get(&ctx, "set_timestamp") != Some("false");
-                let divisor = match settings::get(&ctx, "precision").unwrap_or("ns") {
-                    "s" => 1_000_000_000,
-                    "ms" => 1_000_000,
-                    "u" => 1_000,
-                    _ => 1,
-                };
-                let now = set_timestamp.then_some(view.timestamp_ns / divisor);
-                let lines = templates::influx_lines(&ctx, &view, now).map_err(refused)?;
-                if !lines.is_empty() {
-                    influx::write(&ctx.pool, &lines)?;
-                }
-            }
-            "opentsdb" => {
-                let points = templates::opentsdb_points(&ctx, &view).map_err(refused)?;
-                if !points.is_empty() {
-                    opentsdb::put(&ctx.pool, &points)?;
-                }
-            }
-            other => return Err(Error::InvalidInput(format!("the tsdb guest does not serve {other}"))),
+        let points = points(&ctx, &event)?;
+        if !points.is_empty() {
+            write(&ctx, &points)?;
         }
         Ok(Outcome::none())
+    }
+}
+
+/// The message's points: lines of line protocol (InfluxDB) or JSON data
+/// points (OpenTSDB), one or more for each template whose filter matches.
+fn points(ctx: &Context, event: &Event) -> Result<Vec<String>, Error> {
+    if ctx.function != "on_message_publish" {
+        return Err(Error::InvalidInput(format!("no function {}", ctx.function)));
+    }
+    let Event::MessagePublish(publish) = event else {
+        return Err(wrong_hook("on_message_publish", "message.publish", event));
+    };
+    let m = &publish.message;
+    let view = cistern_template::Message {
+        id: &m.id,
+        clientid: &publish.client.clientid,
+        username: publish.client.username.as_deref(),
+        peerhost: publish.client.peerhost.as_deref(),
+        qos: m.qos,
+        topic: &m.topic,
+        payload: &m.payload,
+        timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
+    };
+    let refused = |e: String| Error::InvalidInput(format!("message {} on {}: {e}", m.id, m.topic));
+    match ctx.backend.as_str() {
+        "influxdb" => {
+            let set_timestamp = settings::get(ctx, "set_timestamp") != Some("false");
+            let divisor = match settings::get(ctx, "precision").unwrap_or("ns") {
+                "s" => 1_000_000_000,
+                "ms" => 1_000_000,
+                "u" => 1_000,
+                _ => 1,
+            };
+            let now = set_timestamp.then_some(view.timestamp_ns / divisor);
+            templates::influx_lines(ctx, &view, now).map_err(refused)
+        }
+        "opentsdb" => templates::opentsdb_points(ctx, &view).map_err(refused),
+        other => Err(Error::InvalidInput(format!("the tsdb guest does not serve {other}"))),
+    }
+}
+
+fn write(ctx: &Context, points: &[String]) -> Result<(), Error> {
+    match ctx.backend.as_str() {
+        "influxdb" => influx::write(&ctx.pool, points),
+        _ => opentsdb::put(&ctx.pool, points),
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::backends::{RawAction, RawError};
 use crate::config::Location;
 use crate::engine::bindings::types;
-use crate::engine::{CallError, Guest, Scope};
+use crate::engine::{Batcher, CallError, Guest, Scope};
 use crate::metrics::ActionCounters;
 use crate::model::{Event, Outcome};
 
@@ -40,6 +40,9 @@ pub enum ActionKind {
         ctx: types::Context,
         replay_ctx: Box<types::Context>,
         scope: Arc<Scope>,
+        /// Where live events wait for a batch call, when the guest takes
+        /// this function's events several at a time.
+        batcher: Option<Box<Batcher>>,
     },
     Raw(Box<dyn RawAction>),
 }
@@ -62,7 +65,7 @@ impl ActionError {
         match self {
             ActionError::Call(CallError::Guest(WitError::Unavailable(_))) => true,
             ActionError::Raw(e) => e.unavailable,
-            ActionError::Call(CallError::Timeout(_)) | ActionError::Deadline(_) => true,
+            ActionError::Call(CallError::Timeout(_) | CallError::Abandoned) | ActionError::Deadline(_) => true,
             // No instance could be made now (the engine's slots are all taken): a
             // shortage that passes, not a refusal; the guest instantiated when it loaded.
             ActionError::Call(CallError::Instantiate(_)) => true,
@@ -82,10 +85,15 @@ impl Action {
         replay: bool,
     ) -> Result<Outcome, ActionError> {
         match &self.kind {
-            ActionKind::Guest { guest, ctx, replay_ctx, scope } => {
-                let ctx = if replay { replay_ctx } else { ctx };
+            ActionKind::Guest { guest, ctx, replay_ctx, scope, batcher } => {
                 let wit_event = wit_event.get_or_insert_with(|| crate::engine::convert::event(event));
-                let answer = guest.call(scope.clone(), ctx, wit_event).await?;
+                let answer = match batcher {
+                    // Replays run one at a time per client already, with their own setting.
+                    Some(batcher) if !replay => {
+                        guest.call_batched(batcher, scope.clone(), ctx, wit_event.clone()).await?
+                    }
+                    _ => guest.call(scope.clone(), if replay { replay_ctx } else { ctx }, wit_event).await?,
+                };
                 let (outcome, problems) = crate::engine::convert::outcome(answer);
                 for p in problems {
                     tracing::warn!(action = %self.name, "{p}");

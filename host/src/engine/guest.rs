@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Func, Linker};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
+use super::batch::{Batcher, Waiting};
 use super::bindings::{types, Action, ActionPre};
 use super::imports::{self, Origin};
 use super::state::{HostState, Scope};
@@ -18,6 +19,12 @@ pub struct Guest {
     pub name: String,
     /// What the guest's `functions` export answered when it was loaded.
     pub functions: Vec<types::FunctionInfo>,
+    /// The functions whose events the guest takes several at a time
+    /// (`batch-functions` of the `batch-action` world; empty for a guest of
+    /// plain `action`).
+    pub batch_functions: Vec<String>,
+    /// Where `handle-batch` is in the component's exports, when it has one.
+    handle_batch: Option<ComponentExportIndex>,
     /// A digest of the component's bytes, to keep an unchanged guest across reloads.
     pub digest: u64,
     engine: wasmtime::Engine,
@@ -39,12 +46,15 @@ const IDLE_TTL: Duration = Duration::from_secs(60);
 struct Instance {
     store: Store<HostState>,
     action: Action,
+    /// Its `handle-batch` export, when the guest has one.
+    handle_batch: Option<Func>,
+    raw: wasmtime::component::Instance,
     /// When it last went back to the idle list (or was made).
     idle_since: Instant,
 }
 
 /// Why one call failed. Each fails that call only.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The guest returned an error.
     #[error("{}", describe(.0))]
@@ -56,6 +66,22 @@ pub enum CallError {
     Timeout(std::time::Duration),
     #[error("cannot instantiate the guest: {0}")]
     Instantiate(String),
+    /// The batch call that carried the event was dropped before it answered
+    /// (its caller's deadline passed): whether the event was stored is unknown.
+    #[error("the batch call carrying the event was abandoned")]
+    Abandoned,
+}
+
+/// What `handle-batch` answers: one result per event.
+type BatchAnswer = Vec<Result<types::Outcome, types::Error>>;
+
+/// Why a batch call gave no usable answer as a whole.
+enum BatchFailure {
+    /// Every event of the batch shares it (a timeout, no instance).
+    All(CallError),
+    /// The guest misbehaved on the batch (a trap, the wrong number of
+    /// results): each event is run alone, so that one bad event fails only itself.
+    RunEachAlone(String),
 }
 
 fn describe(e: &types::Error) -> String {
@@ -83,10 +109,19 @@ impl Guest {
             .instantiate_pre(&component)
             .map_err(|e| format!("guest {name} does not fit the cistern:hooks world: {e}"))?;
         let pre = ActionPre::new(pre).map_err(|e| format!("guest {name} does not export the action world: {e}"))?;
+        let handle_batch = component.get_export_index(None, "handle-batch");
+        let batch_functions_export = component.get_export_index(None, "batch-functions");
+        if handle_batch.is_some() != batch_functions_export.is_some() {
+            return Err(format!(
+                "guest {name} exports only one of `handle-batch` and `batch-functions`; the batch-action world has both"
+            ));
+        }
         let running = Semaphore::new(limits.instances as usize);
         let mut guest = Guest {
             name: name.to_string(),
             functions: Vec::new(),
+            batch_functions: Vec::new(),
+            handle_batch,
             digest: crate::message_id::fnv1a(bytes),
             engine,
             origin,
@@ -105,6 +140,16 @@ impl Guest {
                 .map_err(|_| format!("guest {name}: `functions` did not return in time"))?
                 .map_err(|e| format!("guest {name}: `functions` trapped: {e}"))?;
         guest.functions = functions;
+        if let Some(export) = &batch_functions_export {
+            let answer = batch_functions(name, &mut instance, export);
+            guest.batch_functions = tokio::time::timeout(guest.limits.call_timeout, answer)
+                .await
+                .map_err(|_| format!("guest {name}: `batch-functions` did not return in time"))??;
+        }
+        if let Some(func) = instance.handle_batch {
+            func.typed::<(&types::Context, &[types::Event]), (BatchAnswer,)>(&instance.store)
+                .map_err(|e| format!("guest {name}: `handle-batch` is not the batch-action world's: {e}"))?;
+        }
         guest.idle.lock().expect("idle list").push(instance);
         Ok(guest)
     }
@@ -117,6 +162,8 @@ impl Guest {
         Guest {
             name: self.name.clone(),
             functions: self.functions.clone(),
+            batch_functions: self.batch_functions.clone(),
+            handle_batch: self.handle_batch,
             digest: self.digest,
             engine: self.engine.clone(),
             origin: self.origin,
@@ -142,8 +189,10 @@ impl Guest {
             }
             Ok(UpdateDeadline::Yield(ticks(meter.budget - used)))
         });
-        let action = self.pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
-        Ok(Instance { store, action, idle_since: Instant::now() })
+        let raw = self.pre.instance_pre().instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
+        let action = Action::new(&mut store, &raw).map_err(|e| e.to_string())?;
+        let handle_batch = self.handle_batch.as_ref().and_then(|export| raw.get_func(&mut store, export));
+        Ok(Instance { store, action, handle_batch, raw, idle_since: Instant::now() })
     }
 
     /// The linear memory an idle instance holds, in bytes (the largest, if
@@ -160,12 +209,85 @@ impl Guest {
         event: &types::Event,
     ) -> Result<types::Outcome, CallError> {
         let _permit = self.running.acquire().await.expect("never closed");
-        let reused = self.idle.lock().expect("idle list").pop();
-        let mut instance = match reused {
-            Some(i) => i,
-            None => self.instantiate().await.map_err(CallError::Instantiate)?,
-        };
-        instance.store.data_mut().begin(scope);
+        self.handle_one(scope, ctx, event).await
+    }
+
+    /// Whether the guest takes `function`'s events several at a time.
+    pub fn batches(&self, function: &str) -> bool {
+        self.batch_functions.iter().any(|f| f == function)
+    }
+
+    /// Handles the event together with the other events of the same action
+    /// queued in `batcher` ([`super::batch`]): this caller may run a batch
+    /// holding other callers' events, and its own event may go in another
+    /// caller's batch. Each event gets its own answer.
+    pub async fn call_batched(
+        &self,
+        batcher: &Batcher,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        event: types::Event,
+    ) -> Result<types::Outcome, CallError> {
+        let mut answer = batcher.push(event);
+        loop {
+            let slot = tokio::select! {
+                biased;
+                answered = &mut answer => return answered.unwrap_or(Err(CallError::Abandoned)),
+                slot = batcher.slot() => slot,
+            };
+            let taken = batcher.take();
+            if taken.is_empty() {
+                // Another caller's batch holds this event.
+                drop(slot);
+                return answer.await.unwrap_or(Err(CallError::Abandoned));
+            }
+            self.run_batch(scope.clone(), ctx, taken).await;
+        }
+    }
+
+    /// Runs the taken events (one alone through `handle`) and answers each.
+    async fn run_batch(&self, scope: Arc<Scope>, ctx: &types::Context, taken: Vec<Waiting>) {
+        let _permit = self.running.acquire().await.expect("never closed");
+        if let [one] = &taken[..] {
+            let answer = self.handle_one(scope, ctx, &one.event).await;
+            let one = taken.into_iter().next().expect("one event");
+            let _ = one.answer.send(answer);
+            return;
+        }
+        let (events, answers): (Vec<_>, Vec<_>) = taken.into_iter().map(|w| (w.event, w.answer)).unzip();
+        match self.handle_batch(scope.clone(), ctx, &events).await {
+            Ok(results) => {
+                scope.counters.batched.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(result.map_err(CallError::Guest));
+                }
+            }
+            Err(BatchFailure::All(e)) => {
+                for answer in answers {
+                    let _ = answer.send(Err(e.clone()));
+                }
+            }
+            Err(BatchFailure::RunEachAlone(why)) => {
+                tracing::warn!(guest = %self.name, function = %ctx.function, "handle-batch failed on {} events ({why}); running each alone", events.len());
+                for (answer, event) in answers.into_iter().zip(&events) {
+                    if !answer.is_closed() {
+                        let _ = answer.send(self.handle_one(scope.clone(), ctx, event).await);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `handle` in a reused instance; the caller holds a permit of
+    /// `running`. A trap or timeout throws the instance away.
+    async fn handle_one(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        event: &types::Event,
+    ) -> Result<types::Outcome, CallError> {
+        let mut instance = self.instance().await?;
+        instance.store.data_mut().begin(scope, self.limits.cpu_time);
         instance.store.set_epoch_deadline(ticks(self.limits.cpu_time));
         let result = {
             let call = instance.action.call_handle(&mut instance.store, ctx, event);
@@ -179,6 +301,55 @@ impl Guest {
                 self.park(instance);
                 answer.map_err(CallError::Guest)
             }
+        }
+    }
+
+    /// Calls `handle-batch` in a reused instance, with the CPU time of as
+    /// many calls as there are events; the caller holds a permit of `running`.
+    async fn handle_batch(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        events: &[types::Event],
+    ) -> Result<BatchAnswer, BatchFailure> {
+        let mut instance = self.instance().await.map_err(BatchFailure::All)?;
+        let Some(func) = instance.handle_batch else {
+            return Err(BatchFailure::RunEachAlone("the guest has no handle-batch".into()));
+        };
+        let budget = self.limits.cpu_time.saturating_mul(events.len() as u32);
+        instance.store.data_mut().begin(scope, budget);
+        instance.store.set_epoch_deadline(ticks(budget));
+        let typed = func
+            .typed::<(&types::Context, &[types::Event]), (BatchAnswer,)>(&instance.store)
+            .map_err(|e| BatchFailure::RunEachAlone(e.to_string()))?;
+        let result = {
+            let call = typed.call_async(&mut instance.store, (ctx, events));
+            tokio::time::timeout(self.limits.call_timeout, call).await
+        };
+        match result {
+            Err(_) => Err(BatchFailure::All(CallError::Timeout(self.limits.call_timeout))),
+            Ok(Err(trap)) => Err(BatchFailure::RunEachAlone(format!("it trapped: {}", trap_message(&trap)))),
+            Ok(Ok((results,))) => {
+                instance.store.data_mut().end();
+                self.park(instance);
+                if results.len() != events.len() {
+                    return Err(BatchFailure::RunEachAlone(format!(
+                        "it answered {} results for {} events",
+                        results.len(),
+                        events.len()
+                    )));
+                }
+                Ok(results)
+            }
+        }
+    }
+
+    /// An idle instance, or a new one.
+    async fn instance(&self) -> Result<Instance, CallError> {
+        let reused = self.idle.lock().expect("idle list").pop();
+        match reused {
+            Some(i) => Ok(i),
+            None => self.instantiate().await.map_err(CallError::Instantiate),
         }
     }
 
@@ -200,6 +371,25 @@ impl Guest {
     pub fn idle_instances(&self) -> usize {
         self.idle.lock().expect("idle list").len()
     }
+}
+
+/// What the guest's `batch-functions` export answers, called once at load.
+async fn batch_functions(
+    name: &str,
+    instance: &mut Instance,
+    export: &ComponentExportIndex,
+) -> Result<Vec<String>, String> {
+    let func = instance
+        .raw
+        .get_typed_func::<(), (Vec<String>,)>(&mut instance.store, export)
+        .map_err(|e| format!("guest {name}: `batch-functions` is not the batch-action world's: {e}"))?;
+    instance.store.set_epoch_deadline(ticks(instance.store.data().meter.budget));
+    instance.store.data_mut().meter.started = Instant::now();
+    let (names,) = func
+        .call_async(&mut instance.store, ())
+        .await
+        .map_err(|e| format!("guest {name}: `batch-functions` trapped: {e}"))?;
+    Ok(names)
 }
 
 /// The trap's cause first (a panic, the CPU or memory limit), then the
@@ -236,15 +426,105 @@ mod tests {
         }
     }
 
+    fn scope() -> Arc<Scope> {
+        Arc::new(Scope {
+            action: Arc::from("test"),
+            backend: "sqlite",
+            pool_name: "pool1".into(),
+            pool: AnyPool::new(Nowhere),
+            counters: Arc::default(),
+        })
+    }
+
+    fn context(function: &str) -> types::Context {
+        types::Context {
+            function: function.into(),
+            backend: "sqlite".into(),
+            pool: "pool1".into(),
+            settings: Vec::new(),
+            options: "{}".into(),
+        }
+    }
+
+    fn connected(clientid: &str) -> types::Event {
+        crate::engine::convert::event(&crate::model::Event::ClientConnected(crate::model::Client {
+            clientid: clientid.into(),
+            username: None,
+            peerhost: None,
+            node: "n".into(),
+            clean_start: true,
+            persistent: false,
+        }))
+    }
+
+    async fn misbehave() -> Guest {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist/misbehave.wasm");
+        let bytes = std::fs::read(path).expect("guests/dist/misbehave.wasm (scripts/build-guests.sh)");
+        let engine = Engine::new(&Limits::default()).unwrap();
+        engine.load("misbehave", &bytes, Origin::Custom).await.unwrap().for_pool()
+    }
+
+    /// Each of `clients` through `call_batched` while every batch slot is
+    /// held, then the slots freed: what each call answered, by the size of
+    /// the batch that held it (the payload `batch` delivers), or its error.
+    async fn batched_while_busy(guest: &Guest, function: &str, clients: &[String]) -> Vec<Result<usize, CallError>> {
+        let batcher = Batcher::default();
+        let mut busy = Vec::new();
+        for _ in 0..crate::engine::batch::CALLS_IN_FLIGHT {
+            busy.push(batcher.slot().await);
+        }
+        let ctx = context(function);
+        let calls = clients.iter().map(|c| guest.call_batched(&batcher, scope(), &ctx, connected(c)));
+        let calls = futures_util::future::join_all(calls);
+        let free = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(busy);
+        };
+        let (answers, ()) = tokio::join!(calls, free);
+        answers
+            .into_iter()
+            .map(|a| a.map(|o| String::from_utf8(o.deliver[0].payload.clone()).unwrap().parse().unwrap()))
+            .collect()
+    }
+
+    /// Events that arrive while the action's calls are busy go to the guest
+    /// in one `handle-batch` call, and each gets its own answer.
+    #[tokio::test]
+    async fn events_waiting_for_a_busy_action_go_in_one_batch() {
+        let guest = misbehave().await;
+        assert!(guest.batches("batch") && !guest.batches("clock"));
+        let clients: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+        let answers = batched_while_busy(&guest, "batch", &clients).await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(40))), "{answers:?}");
+        // A lone event, with nothing busy, goes at once and alone.
+        let answers = batched_while_busy(&guest, "batch", &clients[..1]).await;
+        assert!(matches!(answers[..], [Ok(1)]), "{answers:?}");
+    }
+
+    /// A batch the guest traps on, or answers with too few results, is run
+    /// again one event at a time: only the event that traps fails.
+    #[tokio::test]
+    async fn a_batch_that_traps_fails_only_the_event_that_traps() {
+        let guest = misbehave().await;
+        let mut clients: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        clients.insert(7, "trap".into());
+        let answers = batched_while_busy(&guest, "batch", &clients).await;
+        for (client, answer) in clients.iter().zip(&answers) {
+            match (client.as_str(), answer) {
+                ("trap", Err(CallError::Trap(why))) => assert!(why.contains("unreachable"), "{why}"),
+                (_, Ok(1)) => {}
+                _ => panic!("{client}: {answer:?}"),
+            }
+        }
+        let answers = batched_while_busy(&guest, "short", &clients[..5]).await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(1))), "{answers:?}");
+    }
+
     /// Instances a burst left idle are dropped once they have waited longer
     /// than the idle time; the one in use stays.
     #[tokio::test]
     async fn idle_instances_are_dropped_after_the_idle_time() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist/misbehave.wasm");
-        let bytes = std::fs::read(path).expect("guests/dist/misbehave.wasm (scripts/build-guests.sh)");
-        let engine = Engine::new(&Limits::default()).unwrap();
-        let loaded = engine.load("misbehave", &bytes, Origin::Custom).await.unwrap();
-        let mut guest = loaded.for_pool();
+        let mut guest = misbehave().await;
         guest.idle_ttl = Duration::from_millis(200);
         for _ in 0..8 {
             let instance = guest.instantiate().await.unwrap();
@@ -252,28 +532,7 @@ mod tests {
         }
         assert_eq!(guest.idle_instances(), 8);
 
-        let scope = Arc::new(Scope {
-            action: Arc::from("test"),
-            backend: "sqlite",
-            pool_name: "pool1".into(),
-            pool: AnyPool::new(Nowhere),
-            counters: Arc::default(),
-        });
-        let ctx = types::Context {
-            function: "clock".into(),
-            backend: "sqlite".into(),
-            pool: "pool1".into(),
-            settings: Vec::new(),
-            options: "{}".into(),
-        };
-        let event = crate::engine::convert::event(&crate::model::Event::ClientConnected(crate::model::Client {
-            clientid: "c".into(),
-            username: None,
-            peerhost: None,
-            node: "n".into(),
-            clean_start: true,
-            persistent: false,
-        }));
+        let (scope, ctx, event) = (scope(), context("clock"), connected("c"));
         // Within the idle time: every instance is kept.
         guest.call(scope.clone(), &ctx, &event).await.unwrap();
         assert_eq!(guest.idle_instances(), 8);

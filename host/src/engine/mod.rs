@@ -4,6 +4,7 @@
 //! per instance, an overall deadline). A guest that traps, loops or exhausts
 //! its memory fails that one call; its instance is thrown away.
 
+pub mod batch;
 pub mod bindings;
 pub mod convert;
 mod guest;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 
+pub use batch::Batcher;
 pub use guest::{CallError, Guest};
 pub use imports::Origin;
 pub use state::{HostState, Scope};

@@ -49,13 +49,15 @@ impl HostState {
         }
     }
 
-    pub(crate) fn begin(&mut self, scope: Arc<Scope>) {
+    /// Starts a call that may use `budget` of guest CPU time.
+    pub(crate) fn begin(&mut self, scope: Arc<Scope>, budget: Duration) {
         if let Some(wasi) = &self.wasi {
             wasi.output.begin(&scope.action);
         }
         self.scope = Some(scope);
         self.meter.started = Instant::now();
         self.meter.in_host = Duration::ZERO;
+        self.meter.budget = budget;
     }
 
     pub(crate) fn end(&mut self) {

@@ -14,15 +14,40 @@ const PAGE: u64 = 500;
 /// The row is keyed on topic and msgid and an INSERT is an upsert, so a
 /// replay from the outbox stores nothing twice.
 pub fn publish(pool: &str, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
+    if let Some(values) = row(event, min_qos)? {
+        db::execute(pool, stored::INSERT, &values)?;
+    }
+    Ok(Outcome::none())
+}
+
+/// Several events of `on_message_publish` or `on_message_store`: their rows
+/// in one `execute-each`, run side by side by the host. Each event's result
+/// is its own row's.
+pub fn publish_batch(pool: &str, events: &[Event], min_qos: u8) -> Vec<Result<Outcome, Error>> {
+    let rows: Vec<Result<Option<Vec<Value>>, Error>> = events.iter().map(|e| row(e, min_qos)).collect();
+    let to_write: Vec<Vec<Value>> = rows.iter().filter_map(|r| r.as_ref().ok().cloned().flatten()).collect();
+    let mut written = db::execute_each(pool, stored::INSERT, &to_write).into_iter();
+    rows.into_iter()
+        .map(|r| match r? {
+            Some(_) => {
+                written.next().unwrap_or_else(|| Err(Error::Other("execute-each answered too few results".into())))
+            }
+            None => Ok(()),
+        })
+        .map(|r| r.map(|()| Outcome::none()))
+        .collect()
+}
+
+/// The message's row in `msg`, or none when its QoS is below `min_qos`.
+fn row(event: &Event, min_qos: u8) -> Result<Option<Vec<Value>>, Error> {
     let Event::MessagePublish(publish) = event else {
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
     let m = &publish.message;
     if m.qos < min_qos {
-        return Ok(Outcome::none());
+        return Ok(None);
     }
-    db::execute(pool, stored::INSERT, &stored::values(m)?)?;
-    Ok(Outcome::none())
+    stored::values(m).map(Some)
 }
 
 /// The client's acknowledged message on `topic`, if any.

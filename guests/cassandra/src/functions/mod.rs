@@ -41,3 +41,15 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         other => Err(Error::InvalidInput(format!("the cassandra guest has no function {other}"))),
     }
 }
+
+/// The functions whose events are stored several at a time.
+pub const BATCHED: &[&str] = &["on_message_publish", "on_message_store"];
+
+pub fn dispatch_batch(ctx: &Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+    let pool = ctx.pool.as_str();
+    match ctx.function.as_str() {
+        "on_message_publish" => message::publish_batch(pool, &events, 1),
+        "on_message_store" => message::publish_batch(pool, &events, 0),
+        _ => events.iter().map(|event| dispatch(ctx, event)).collect(),
+    }
+}

@@ -16,30 +16,50 @@ const PAGE: u64 = 1000;
 /// added to its topic's set, both living `msg.expired_after` seconds; set
 /// members older than that (whose hashes have expired) are trimmed.
 pub fn publish(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    exec(pool, publish_commands(ctx, event)?, false)?;
+    Ok(Outcome::none())
+}
+
+/// Several events of `on_message_publish`: every message's commands in one
+/// pipeline. An event that cannot be stored fails alone; when Redis refuses
+/// a command of the pipeline, each message is stored alone, so that only
+/// the one it refuses fails.
+pub fn publish_batch(pool: &str, ctx: &Context, events: &[Event]) -> Vec<Result<Outcome, Error>> {
+    let made: Vec<Result<Vec<Cmd>, Error>> = events.iter().map(|e| publish_commands(ctx, e)).collect();
+    let all: Vec<Cmd> = made.iter().flat_map(|c| c.iter().flatten().cloned()).collect();
+    match exec(pool, all, false) {
+        Err(e) if !matches!(e, Error::Unavailable(_)) => events.iter().map(|event| publish(pool, ctx, event)).collect(),
+        written => made
+            .into_iter()
+            .map(|commands| match commands? {
+                c if c.is_empty() => Ok(Outcome::none()),
+                _ => written.clone().map(|()| Outcome::none()),
+            })
+            .collect(),
+    }
+}
+
+/// What storing the message takes: none for QoS 0.
+fn publish_commands(ctx: &Context, event: &Event) -> Result<Vec<Cmd>, Error> {
     let Event::MessagePublish(publish) = event else {
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
     let m = &publish.message;
     if m.qos < 1 {
-        return Ok(Outcome::none());
+        return Ok(Vec::new());
     }
     let ttl = stored::ttl(ctx)?;
     let hash = keys::message(&m.id);
     let set = keys::topic(&m.topic);
     let score = stored::score(&m.id, m.timestamp_ms);
     let oldest = score.saturating_sub(ttl.saturating_mul(1_000_000));
-    exec(
-        pool,
-        vec![
-            stored::hset(cmd("HSET").arg(&hash), m),
-            cmd("EXPIRE").arg(&hash).num(ttl),
-            cmd("ZADD").arg(&set).num(score).arg(&m.id),
-            cmd("ZREMRANGEBYSCORE").arg(&set).arg("-inf").joined(&[b"(", &decimal(oldest)]),
-            cmd("EXPIRE").arg(&set).num(ttl),
-        ],
-        false,
-    )?;
-    Ok(Outcome::none())
+    Ok(vec![
+        stored::hset(cmd("HSET").arg(&hash), m),
+        cmd("EXPIRE").arg(&hash).num(ttl),
+        cmd("ZADD").arg(&set).num(score).arg(&m.id),
+        cmd("ZREMRANGEBYSCORE").arg(&set).arg("-inf").joined(&[b"(", &decimal(oldest)]),
+        cmd("EXPIRE").arg(&set).num(ttl),
+    ])
 }
 
 /// `on_message_fetch_for_queue` and `on_message_fetch_for_pubsub`: the

@@ -50,3 +50,13 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         other => Err(Error::InvalidInput(format!("the redis guest has no function {other}"))),
     }
 }
+
+/// The functions whose events are stored several at a time.
+pub const BATCHED: &[&str] = &["on_message_publish"];
+
+pub fn dispatch_batch(ctx: &Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
+    match ctx.function.as_str() {
+        "on_message_publish" => message::publish_batch(&ctx.pool, ctx, &events),
+        _ => events.iter().map(|event| dispatch(ctx, event)).collect(),
+    }
+}

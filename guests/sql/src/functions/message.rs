@@ -12,18 +12,63 @@ const PAGE: u64 = 500;
 
 /// `on_message_publish` (`min_qos` 1) and `on_message_store` (`min_qos` 0).
 pub fn publish(db: &Db, ctx: &Context, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
+    let kind = publish_kind(ctx);
+    let w = tables::write(db, kind)?;
+    if let Some(params) = publish_params(&w, kind, event, min_qos)? {
+        tables::execute_params(db, &w, &params)?;
+    }
+    Ok(Outcome::none())
+}
+
+/// Several events of `on_message_publish` or `on_message_store`: their rows
+/// in one transaction (`execute-batch`), one commit for all. An event that
+/// cannot become a row fails alone; when the database refuses the batch,
+/// each event is written alone, so that only the row it refuses fails.
+pub fn publish_batch(db: &Db, ctx: &Context, events: &[Event], min_qos: u8) -> Vec<Result<Outcome, Error>> {
+    let kind = publish_kind(ctx);
+    let w = match tables::write(db, kind) {
+        Ok(w) => w,
+        Err(e) => return events.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let rows: Vec<Result<Option<Vec<Value>>, Error>> =
+        events.iter().map(|e| publish_params(&w, kind, e, min_qos)).collect();
+    let batch: Vec<Vec<Value>> = rows.iter().filter_map(|r| r.as_ref().ok().cloned().flatten()).collect();
+    let written = if batch.is_empty() { Ok(0) } else { tables::execute_batch(db, &w, &batch) };
+    match written {
+        Err(e) if !matches!(e, Error::Unavailable(_)) => {
+            events.iter().map(|event| publish(db, ctx, event, min_qos)).collect()
+        }
+        written => rows
+            .into_iter()
+            .map(|row| match row? {
+                Some(_) => written.clone().map(|_| Outcome::none()),
+                None => Ok(Outcome::none()),
+            })
+            .collect(),
+    }
+}
+
+/// A replay from the outbox inserts if absent by msgid (the statement binds
+/// it twice), so it stores nothing twice; a live write is a plain insert.
+fn publish_kind(ctx: &Context) -> Kind {
+    if settings::is_replay(ctx) {
+        Kind::MessageReplay
+    } else {
+        Kind::Message
+    }
+}
+
+/// The values of `w`'s parameters for the published message, or none when
+/// its QoS is below `min_qos`.
+fn publish_params(w: &tables::Write, kind: Kind, event: &Event, min_qos: u8) -> Result<Option<Vec<Value>>, Error> {
     let Event::MessagePublish(publish) = event else {
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
     let m = &publish.message;
     if m.qos < min_qos {
-        return Ok(Outcome::none());
+        return Ok(None);
     }
-    // A replay from the outbox inserts if absent by msgid (the statement binds it twice), so it
-    // stores nothing twice; a live write is a plain insert.
-    let kind = if settings::is_replay(ctx) { Kind::MessageReplay } else { Kind::Message };
-    let w = tables::write(db, kind)?;
-    tables::execute(db, &w, |column| {
+    tables::params(w, |column| {
         Ok(match column {
             "msgid" => Value::Text(m.id.clone()),
             "topic" => Value::Text(m.topic.clone()),
@@ -31,12 +76,12 @@ pub fn publish(db: &Db, ctx: &Context, event: &Event, min_qos: u8) -> Result<Out
             "node" => Value::Text(publish.client.node.clone()),
             "qos" => Value::Int(m.qos.into()),
             "retain" => Value::Int(m.retain.into()),
-            "payload" => tables::payload(&w, kind, m)?,
+            "payload" => tables::payload(w, kind, m)?,
             "arrived" => Value::Timestamp(m.timestamp_ms as i64),
             other => return Err(tables::no_value(other)),
         })
-    })?;
-    Ok(Outcome::none())
+    })
+    .map(Some)
 }
 
 /// `on_message_fetch`: the stored messages on the subscribed filter that this

@@ -21,10 +21,55 @@ thread_local! {
 }
 
 pub fn publish(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
+    let templates = templates(ctx)?;
+    for (t, rows) in rows(&templates, event)? {
+        if !rows.is_empty() {
+            sql::execute_batch(db.pool(), &templates[t].sql, &rows)?;
+        }
+    }
+    Ok(Outcome::none())
+}
+
+/// Several messages: each template's rows of all of them in one
+/// transaction. A message no template can take fails alone; when the
+/// database refuses a batch, each message is written alone, so that only
+/// the one it refuses fails.
+pub fn publish_batch(db: &Db, ctx: &Context, events: &[Event]) -> Vec<Result<Outcome, Error>> {
+    let templates = match templates(ctx) {
+        Ok(t) => t,
+        Err(e) => return events.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let made: Vec<Result<Vec<TemplateRows>, Error>> = events.iter().map(|event| rows(&templates, event)).collect();
+    let mut by_template: Vec<Vec<Vec<Value>>> = vec![Vec::new(); templates.len()];
+    for (t, rows) in made.iter().flatten().flatten() {
+        by_template[*t].extend(rows.iter().cloned());
+    }
+    let written = by_template
+        .iter()
+        .enumerate()
+        .filter(|(_, rows)| !rows.is_empty())
+        .try_for_each(|(t, rows)| sql::execute_batch(db.pool(), &templates[t].sql, rows).map(drop));
+    match written {
+        Err(e) if !matches!(e, Error::Unavailable(_)) => events.iter().map(|event| publish(db, ctx, event)).collect(),
+        written => made
+            .into_iter()
+            .map(|rows| match rows? {
+                rows if rows.iter().any(|(_, r)| !r.is_empty()) => written.clone().map(|()| Outcome::none()),
+                _ => Ok(Outcome::none()),
+            })
+            .collect(),
+    }
+}
+
+/// The rows one template made of a message, with the template's index.
+type TemplateRows = (usize, Vec<Vec<Value>>);
+
+/// The message's rows, by the index of the template that made them. Every
+/// matching template is expanded before anything is written.
+fn rows(templates: &[Template], event: &Event) -> Result<Vec<TemplateRows>, Error> {
     let Event::MessagePublish(publish) = event else {
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
-    let templates = templates(ctx)?;
     let m = &publish.message;
     let view = cistern_template::Message {
         id: &m.id,
@@ -36,21 +81,14 @@ pub fn publish(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> 
         payload: &m.payload,
         timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
     };
-    let mut batches = Vec::new();
-    for t in templates.iter().filter(|t| cistern_topic::matches(&t.filter, &m.topic)) {
+    let mut made = Vec::new();
+    for (i, t) in templates.iter().enumerate().filter(|(_, t)| cistern_topic::matches(&t.filter, &m.topic)) {
         let rows = t.rows(&view).map_err(|e| {
             Error::InvalidInput(format!("template {} refused message {} on {}: {e}", t.name, m.id, m.topic))
         })?;
-        batches.push((t, rows));
+        made.push((i, rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect()));
     }
-    for (t, rows) in batches {
-        if rows.is_empty() {
-            continue;
-        }
-        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect();
-        sql::execute_batch(db.pool(), &t.sql, &rows)?;
-    }
-    Ok(Outcome::none())
+    Ok(made)
 }
 
 fn templates(ctx: &Context) -> Result<Rc<Vec<Template>>, Error> {

@@ -45,8 +45,26 @@ pub fn write(db: &Db, kind: Kind) -> Result<Rc<Write>, Error> {
 /// Runs `w` with the values `value` gives for each of its parameters. When the
 /// database refuses it, what was learned of the pool's tables is forgotten.
 pub fn execute(db: &Db, w: &Write, value: impl Fn(&str) -> Result<Value, Error>) -> Result<u64, Error> {
-    let params = w.params.iter().map(|p| value(p)).collect::<Result<Vec<_>, _>>()?;
-    let result = db.execute(&w.text, &params);
+    execute_params(db, w, &params(w, value)?)
+}
+
+/// The values `value` gives for each of `w`'s parameters, in order.
+pub fn params(w: &Write, value: impl Fn(&str) -> Result<Value, Error>) -> Result<Vec<Value>, Error> {
+    w.params.iter().map(|p| value(p)).collect()
+}
+
+/// Runs `w` with `params`, forgetting the pool's tables when it is refused.
+pub fn execute_params(db: &Db, w: &Write, params: &[Value]) -> Result<u64, Error> {
+    forget_if_refused(db, db.execute(&w.text, params))
+}
+
+/// Runs `w` once per list of values, in one transaction (all or none),
+/// forgetting the pool's tables when it is refused.
+pub fn execute_batch(db: &Db, w: &Write, rows: &[Vec<Value>]) -> Result<u64, Error> {
+    forget_if_refused(db, db.execute_batch(&w.text, rows))
+}
+
+fn forget_if_refused(db: &Db, result: Result<u64, Error>) -> Result<u64, Error> {
     if matches!(result, Err(ref e) if !matches!(e, Error::Unavailable(_))) {
         let pool = db.key();
         WRITES.with(|ws| ws.borrow_mut().retain(|(p, _), _| *p != pool));

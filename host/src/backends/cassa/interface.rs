@@ -21,6 +21,23 @@ impl wit::Host for HostState {
         self.in_host(self.cql_span("execute"), op).await.map_err(to_wit)
     }
 
+    async fn execute_each(
+        &mut self,
+        pool: String,
+        statement: String,
+        rows: Vec<Vec<wit::Value>>,
+    ) -> Vec<Result<(), types::Error>> {
+        let n = rows.len();
+        let p = match self.pool::<CassaPool>(&pool, "a Cassandra pool") {
+            Ok(p) => p,
+            Err(e) => return (0..n).map(|_| Err(e.clone())).collect(),
+        };
+        let rows = rows.into_iter().map(|r| r.into_iter().map(to_bind).collect()).collect();
+        let op = operations::execute_each(&p, &statement, rows);
+        let results = self.in_host(self.cql_span("execute-each"), op).await;
+        results.into_iter().map(|r| r.map_err(to_wit)).collect()
+    }
+
     async fn query(
         &mut self,
         pool: String,

@@ -219,6 +219,31 @@ pub async fn execute(pool: &CassaPool, statement: &str, values: Vec<Bind>) -> Re
     })
 }
 
+/// Runs a statement once for each list of values, side by side on the
+/// session's connections; one result per list, in order. Prepared once.
+pub async fn execute_each(pool: &CassaPool, statement: &str, rows: Vec<Vec<Bind>>) -> Vec<Result<(), CassaError>> {
+    let n = rows.len();
+    let prepared = match pool.prepare(statement).await {
+        Ok(p) => p,
+        Err(e) => return (0..n).map(|_| Err(e.clone())).collect(),
+    };
+    let session = match pool.session().await {
+        Ok(s) => s,
+        Err(e) => return (0..n).map(|_| Err(e.clone())).collect(),
+    };
+    let runs = rows.into_iter().map(|values| {
+        let (prepared, session) = (&prepared, &session);
+        async move {
+            let values = bind(prepared, values).map_err(|m| pool.error(false, "bind", m))?;
+            session.get_session().execute_unpaged(prepared, values).await.map(drop).map_err(|e| {
+                let unavailable = execution_unavailable(&e);
+                pool.error(unavailable, "execute", e)
+            })
+        }
+    });
+    futures_util::future::join_all(runs).await
+}
+
 /// Runs a SELECT with bound values and reads all its pages.
 pub async fn query(pool: &CassaPool, statement: &str, values: Vec<Bind>) -> Result<Vec<Vec<Bind>>, CassaError> {
     let prepared = pool.prepare(statement).await?;
