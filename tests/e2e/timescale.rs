@@ -113,6 +113,41 @@ async fn messages_that_do_not_fit_are_refused_whole() {
     assert!(log.contains("$0 gives 3 elements in one place and 2 in another"), "the uneven arrays are named");
 }
 
+/// Two templates match one message: their rows commit together or not at
+/// all. The second one's row is refused by the database (text into a
+/// number column), so the first one's is not kept either; the next message
+/// fits both and is in both tables.
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_of_one_message_commit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("both.tmpl");
+    std::fs::write(
+        &template,
+        r#"{
+  "both": {"name": "notes", "sql": "insert into easy_data(time, data) values (NOW(), $1)",
+           "param_keys": [["$payload", "note"]]},
+  "+": {"name": "readings", "sql": "insert into sensor_data(time, location, temperature) values (NOW(), $1, $2)",
+        "param_keys": [["$payload", "note"], ["$payload", "temp"]]}
+}"#,
+    )
+    .unwrap();
+    let (broker, store, _db) = start(&template.display().to_string()).await;
+    let refused =
+        || broker.metric("cistern_action_failures_total{action=\"backend.timescale.hook.message.publish.1\"}");
+
+    publish(broker.port, "ts-pub", "both", br#"{"note": "n1", "temp": "hot"}"#, 1, false);
+    let started = std::time::Instant::now();
+    while refused() < 1 {
+        assert!(started.elapsed() < SOON, "the refusal was not counted:\n{}", broker.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    publish(broker.port, "ts-pub", "both", br#"{"note": "n2", "temp": 3}"#, 1, false);
+    let s = |v: &str| Some(v.to_string());
+    store.eventually("select location from sensor_data", &[], SOON, |r| r == [[s("n2")]]).await;
+    let notes = store.rows("select data from easy_data order by data", &[]).await;
+    assert_eq!(notes, [[s("n2")]], "the refused message left no row of its first template");
+}
+
 /// A template file that is not valid stops the configuration, naming the file.
 #[test]
 fn a_bad_template_file_is_refused_at_load() {

@@ -1,6 +1,7 @@
 //! TimescaleDB's `on_message_publish`: each template of the template file
 //! whose topic filter matches the message turns it into rows (one, or one
-//! per element `$0` walks), written in one transaction per template.
+//! per element `$0` walks), all written in one transaction
+//! (`sql.execute-batches`): every template's rows are stored, or none.
 //!
 //! Every matching template is expanded before anything is written, so a
 //! payload that does not fit any of them writes nothing.
@@ -22,15 +23,21 @@ thread_local! {
 
 pub fn publish(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     let templates = templates(ctx)?;
-    for (t, rows) in rows(&templates, event)? {
-        if !rows.is_empty() {
-            sql::execute_batch(db.pool(), &templates[t].sql, &rows)?;
-        }
-    }
+    write(db, &templates, rows(&templates, event)?)?;
     Ok(Outcome::none())
 }
 
-/// Several messages: each template's rows of all of them in one
+/// Every template's rows in one transaction.
+fn write(db: &Db, templates: &[Template], rows: Vec<TemplateRows>) -> Result<(), Error> {
+    let batches: Vec<(String, Vec<Vec<Value>>)> =
+        rows.into_iter().filter(|(_, r)| !r.is_empty()).map(|(t, r)| (templates[t].sql.clone(), r)).collect();
+    if batches.is_empty() {
+        return Ok(());
+    }
+    sql::execute_batches(db.pool(), &batches).map(drop)
+}
+
+/// Several messages: every template's rows of all of them in one
 /// transaction. A message no template can take fails alone; when the
 /// database refuses a batch, each message is written alone, so that only
 /// the one it refuses fails.
@@ -44,11 +51,7 @@ pub fn publish_batch(db: &Db, ctx: &Context, events: &[Event]) -> Vec<Result<Out
     for (t, rows) in made.iter().flatten().flatten() {
         by_template[*t].extend(rows.iter().cloned());
     }
-    let written = by_template
-        .iter()
-        .enumerate()
-        .filter(|(_, rows)| !rows.is_empty())
-        .try_for_each(|(t, rows)| sql::execute_batch(db.pool(), &templates[t].sql, rows).map(drop));
+    let written = write(db, &templates, by_template.into_iter().enumerate().collect());
     match written {
         Err(e) if !matches!(e, Error::Unavailable(_)) => events.iter().map(|event| publish(db, ctx, event)).collect(),
         written => made

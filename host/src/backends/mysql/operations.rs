@@ -3,7 +3,7 @@
 use sqlx::mysql::{MySqlArguments, MySqlRow};
 use sqlx::{MySql, MySqlPool, Row, TypeInfo, ValueRef};
 
-use crate::backends::sql::{SqlError, SqlValue, MAX_ROWS};
+use crate::backends::sql::{Batch, SqlError, SqlValue, MAX_ROWS};
 
 type Query<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
@@ -11,12 +11,14 @@ pub async fn execute(pool: &MySqlPool, statement: &str, params: Vec<SqlValue>) -
     Ok(bind_all(sqlx::query(statement), params).execute(pool).await?.rows_affected())
 }
 
-/// One statement for many sets of parameters, in one transaction: all or nothing.
-pub async fn execute_batch(pool: &MySqlPool, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
+/// Statements, each for its sets of parameters, in one transaction: all or nothing.
+pub async fn execute_batches(pool: &MySqlPool, batches: Vec<Batch>) -> Result<u64, SqlError> {
     let mut tx = pool.begin().await?;
     let mut affected = 0;
-    for params in rows {
-        affected += bind_all(sqlx::query(statement), params).execute(&mut *tx).await?.rows_affected();
+    for (statement, rows) in &batches {
+        for params in rows {
+            affected += bind_all(sqlx::query(statement), params.clone()).execute(&mut *tx).await?.rows_affected();
+        }
     }
     tx.commit().await?;
     Ok(affected)

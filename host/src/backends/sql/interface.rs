@@ -39,6 +39,22 @@ impl sql::Host for HostState {
         self.in_host(span, p.execute_batch(&statement, rows)).await.map_err(to_wit)
     }
 
+    async fn execute_batches(
+        &mut self,
+        pool: String,
+        batches: Vec<(String, Vec<Vec<sql::Value>>)>,
+    ) -> Result<u64, types::Error> {
+        let p = self.pool::<SqlPool>(&pool, "a SQL pool")?;
+        let span = self.span("execute_batches");
+        let batches = batches
+            .into_iter()
+            .map(|(statement, rows)| {
+                (statement, rows.into_iter().map(|r| r.into_iter().map(from_wit).collect()).collect())
+            })
+            .collect();
+        self.in_host(span, p.execute_batches(batches)).await.map_err(to_wit)
+    }
+
     async fn query(
         &mut self,
         pool: String,

@@ -9,6 +9,9 @@ mod value;
 
 pub use value::SqlValue;
 
+/// A statement and the sets of parameters it runs with, once each.
+pub type Batch = (String, Vec<Vec<SqlValue>>);
+
 use crate::backends::{mysql, pgsql, sqlite};
 
 /// The most rows one query may return to a guest; a guest pages past it.
@@ -64,11 +67,17 @@ impl SqlPool {
     /// Runs one statement for each set of parameters, in one transaction:
     /// either every row is written or none is.
     pub async fn execute_batch(&self, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
+        self.execute_batches(vec![(statement.to_string(), rows)]).await
+    }
+
+    /// Runs each statement for each of its sets of parameters, in order, all
+    /// in one transaction: either every row is written or none is.
+    pub async fn execute_batches(&self, batches: Vec<Batch>) -> Result<u64, SqlError> {
         conflicts::retried(|| async {
             match self {
-                SqlPool::Sqlite(p) => sqlite::operations::execute_batch(p, statement, rows.clone()).await,
-                SqlPool::Mysql(p) => mysql::operations::execute_batch(p, statement, rows.clone()).await,
-                SqlPool::Postgres(p) => pgsql::operations::execute_batch(p, statement, rows.clone()).await,
+                SqlPool::Sqlite(p) => sqlite::operations::execute_batches(p, batches.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::execute_batches(p, batches.clone()).await,
+                SqlPool::Postgres(p) => pgsql::operations::execute_batches(p, batches.clone()).await,
             }
         })
         .await

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::pool::SqliteDb;
 use super::writer::{self, Answer, Job, Work};
-use crate::backends::sql::{SqlError, SqlValue};
+use crate::backends::sql::{Batch, SqlError, SqlValue};
 
 async fn submit(db: &SqliteDb, work: Work) -> Result<Answer, SqlError> {
     let (reply, answer) = oneshot::channel();
@@ -46,9 +46,9 @@ pub async fn execute(db: &SqliteDb, statement: &str, params: Vec<SqlValue>) -> R
     }
 }
 
-/// One statement for many sets of parameters, all or nothing.
-pub async fn execute_batch(db: &SqliteDb, statement: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64, SqlError> {
-    match submit(db, Work::Batch(statement.to_string(), rows)).await? {
+/// Statements, each for its sets of parameters, all or nothing.
+pub async fn execute_batches(db: &SqliteDb, batches: Vec<Batch>) -> Result<u64, SqlError> {
+    match submit(db, Work::Batch(batches)).await? {
         Answer::Affected(n) => Ok(n),
         Answer::Rows(_) => unreachable!("a batch answers with a count"),
     }
@@ -124,17 +124,25 @@ mod tests {
         assert_eq!(rows, vec![vec![SqlValue::Text("a".into())], vec![SqlValue::Text("b".into())]]);
     }
 
-    /// A batch is all or nothing: a failing row leaves no row of it behind.
+    /// A batch is all or nothing, across its statements: a failing row of
+    /// the second statement leaves no row of the first behind.
     #[tokio::test]
     async fn a_batch_is_all_or_nothing() {
         let db = memory();
-        let insert = "INSERT INTO mqtt_retain(topic, msgid) VALUES (?, ?)";
-        let rows = vec![
-            vec![SqlValue::Text("t1".into()), SqlValue::Text("m1".into())],
-            vec![SqlValue::Text("t1".into()), SqlValue::Text("m2".into())],
+        let text = |t: &str| SqlValue::Text(t.into());
+        let batches = vec![
+            (
+                "INSERT INTO mqtt_sub(clientid, topic, qos) VALUES (?, ?, 1)".to_string(),
+                vec![vec![text("c"), text("a")]],
+            ),
+            (
+                "INSERT INTO mqtt_retain(topic, msgid) VALUES (?, ?)".to_string(),
+                vec![vec![text("t1"), text("m1")], vec![text("t1"), text("m2")]],
+            ),
         ];
-        assert!(execute_batch(&db, insert, rows).await.is_err(), "the second row breaks the unique topic");
+        assert!(execute_batches(&db, batches).await.is_err(), "the last row breaks the unique topic");
         assert!(query(&db, "SELECT * FROM mqtt_retain", vec![]).await.unwrap().is_empty());
+        assert!(query(&db, "SELECT * FROM mqtt_sub", vec![]).await.unwrap().is_empty());
     }
 
     /// A table's columns may be read (the stock guest fits its writes to them).

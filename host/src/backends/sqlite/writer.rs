@@ -3,7 +3,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::backends::sql::{SqlError, SqlValue, MAX_ROWS};
+use crate::backends::sql::{Batch, SqlError, SqlValue, MAX_ROWS};
 
 /// The most statements one transaction takes.
 const MAX_GROUP: usize = 512;
@@ -13,7 +13,8 @@ pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
 pub enum Work {
     Execute(String, Vec<SqlValue>),
-    Batch(String, Vec<Vec<SqlValue>>),
+    /// Statements, each for its sets of parameters, in one savepoint.
+    Batch(Vec<Batch>),
     Query(String, Vec<SqlValue>),
 }
 
@@ -89,13 +90,15 @@ fn perform(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
                 stmt.execute(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)? as u64
             ))
         }
-        Work::Batch(sql, rows) => {
-            refuse_transaction_control(sql)?;
-            let mut stmt = c.prepare_cached(sql).map_err(to_error)?;
+        Work::Batch(batches) => {
             let mut affected = 0;
-            for params in rows {
-                affected +=
-                    stmt.execute(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)? as u64;
+            for (sql, rows) in batches {
+                refuse_transaction_control(sql)?;
+                let mut stmt = c.prepare_cached(sql).map_err(to_error)?;
+                for params in rows {
+                    affected +=
+                        stmt.execute(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)? as u64;
+                }
             }
             Ok(Answer::Affected(affected))
         }
