@@ -13,7 +13,8 @@
 //!
 //! Each pool has a lane in the outbox and one drainer task, which checks the
 //! database's health while it is away and replays the lane's entries when
-//! it is back: each client's in order, several clients' at once. While a lane holds entries, new writes for that
+//! it is back: each client's in order, several clients' at once, and the
+//! stored messages of an action whose guest takes batches together. While a lane holds entries, new writes for that
 //! pool queue behind them, so each client's writes keep their order.
 
 use std::sync::atomic::Ordering;
@@ -171,10 +172,13 @@ async fn healthy(rt: &Runtime, lane: &Lane) -> bool {
 }
 
 /// Replays the lane's oldest entries and removes those that are done with.
-/// Each client's entries run in order, one after another, and stop at the
-/// first that finds the database away again; different clients' entries run
-/// side by side (at most [`REPLAY_CLIENTS`] at once), so a drain after an
-/// outage is not one round trip per message.
+/// The entries of an action whose guest takes batches (the stock
+/// `on_message_publish`: each message stored under its own id, so their
+/// order does not matter) go to it together, in the lane's order, in calls of
+/// up to 64. Each client's other entries run in order, one after another,
+/// and stop at the first that finds the database away again; different
+/// clients' entries run side by side (at most [`REPLAY_CLIENTS`] at once), so
+/// a drain after an outage is not one round trip per message.
 async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
     use futures_util::StreamExt;
     let pending = lane.front(REPLAY_BATCH);
@@ -189,14 +193,25 @@ async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
     let loaded = rt.loaded();
     let mut done: Vec<u64> =
         pending.iter().map(|p| p.seq).filter(|s| !entries.iter().any(|(seq, _)| seq == s)).collect();
-    // Each client's entries, in the lane's order.
+    // The entries of each action that batches, and each client's others, in the lane's order.
+    let mut batching: Vec<(Arc<Action>, Vec<(u64, crate::outbox::Entry)>)> = Vec::new();
     let mut clients: Vec<(String, Vec<(u64, crate::outbox::Entry)>)> = Vec::new();
     for (seq, entry) in entries {
+        if let Some(action) = loaded.action_named(&entry.action).filter(|a| a.batches()) {
+            match batching.iter_mut().find(|(a, _)| Arc::ptr_eq(a, &action)) {
+                Some((_, list)) => list.push((seq, entry)),
+                None => batching.push((action, vec![(seq, entry)])),
+            }
+            continue;
+        }
         let id = entry.event.client().clientid.clone();
         match clients.iter_mut().find(|(c, _)| *c == id) {
             Some((_, list)) => list.push((seq, entry)),
             None => clients.push((id, vec![(seq, entry)])),
         }
+    }
+    for (action, list) in batching {
+        done.extend(replay_together(rt, &loaded, lane, &action, list).await);
     }
     let replayed: Vec<Vec<u64>> = futures_util::stream::iter(clients)
         .map(|(_, list)| replay_client(rt, &loaded, lane, list))
@@ -207,6 +222,51 @@ async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
     if let Err(e) = rt.outbox.complete(lane, done).await {
         tracing::error!(pool = %lane.name, "cannot remove replayed entries from the outbox (they will be replayed again): {e}");
     }
+}
+
+/// One action's entries, in calls of up to 64 events, until a call finds
+/// the database away; the sequence numbers of those done with.
+async fn replay_together(
+    rt: &Runtime,
+    loaded: &Loaded,
+    lane: &Arc<Lane>,
+    action: &Arc<Action>,
+    entries: Vec<(u64, crate::outbox::Entry)>,
+) -> Vec<u64> {
+    let deadline = loaded.config.cistern.outbox.write_timeout;
+    let mut done = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(crate::engine::batch::MAX_EVENTS) {
+        let events: Vec<&Event> = chunk.iter().map(|(_, e)| &e.event).collect();
+        let answers = match tokio::time::timeout(deadline, action.replay_many(&events)).await {
+            Ok(answers) => answers,
+            Err(_) => {
+                lane.mark_unavailable(&ActionError::Deadline(deadline).to_string());
+                break;
+            }
+        };
+        let mut away = false;
+        for ((seq, entry), answer) in chunk.iter().zip(answers) {
+            match answer {
+                Ok(_) => {
+                    action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+                    action.counters.replayed.fetch_add(1, Ordering::Relaxed);
+                    done.push(*seq);
+                }
+                Err(e) if e.is_unavailable() => {
+                    lane.mark_unavailable(&e.to_string());
+                    away = true;
+                }
+                Err(e) => {
+                    rt.metrics.action_failed(action, &entry.event, &e);
+                    done.push(*seq);
+                }
+            }
+        }
+        if away {
+            break;
+        }
+    }
+    done
 }
 
 /// One client's entries, in order, until one finds the database away; the

@@ -142,6 +142,27 @@ async fn postgres_stopped_under_a_burst_of_batched_publishes() {
     eprintln!("{} acknowledged, {batched} of them written in batches; {m:?}", load.acked.len());
 }
 
+/// Messages acknowledged while PostgreSQL is stopped wait in the outbox and,
+/// once it is back, are replayed to the stock guest several at a call: each
+/// is stored exactly once, and every replay went in a batch.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_kept_through_an_outage_are_replayed_in_batches() {
+    let server = PrivateServer::postgres();
+    let db = server.database(&["pgsql.sql"]);
+    let broker = Broker::start(BIN, &pgsql_config(&db, ""));
+    server.stop();
+    let load = Load::start(broker.port, "replay", "load/replay", 4, 50.0, 3.0).finish(Duration::from_secs(60));
+    server.start();
+    wait_drained(&broker, "pgsql.pool1", DRAIN);
+
+    let stored = stored_counts(&Store::connect(&db).await).await;
+    assert_each_acked_stored_once(&load, &stored, &broker);
+    let m = assert_accounting(&broker, PUBLISH);
+    assert!(m["replayed"] as usize >= load.acked.len() && m["replayed"] == m["deferred"], "{m:?}");
+    let batched = broker.metric(&format!("cistern_action_batched_total{{action=\"{PUBLISH}\"}}"));
+    assert!(batched >= m["replayed"], "replays not in batches: {batched} of {m:?}");
+}
+
 /// PostgreSQL hung (SIGSTOP on the server and its children) for 20 s: the
 /// same, and the pool is marked unavailable within 5 s of the hang.
 #[tokio::test(flavor = "multi_thread")]

@@ -75,6 +75,36 @@ impl ActionError {
 }
 
 impl Action {
+    /// Whether its guest takes several of its events in one call.
+    pub fn batches(&self) -> bool {
+        matches!(&self.kind, ActionKind::Guest { batcher: Some(_), .. })
+    }
+
+    /// Replays several events from the outbox in as few guest calls as the
+    /// guest takes them (see [`Action::batches`]); one answer per event, in
+    /// order. An action that does not batch runs each alone.
+    pub async fn replay_many(&self, events: &[&Event]) -> Vec<Result<Outcome, ActionError>> {
+        let ActionKind::Guest { guest, replay_ctx, scope, batcher: Some(_), .. } = &self.kind else {
+            let mut answers = Vec::with_capacity(events.len());
+            for event in events {
+                answers.push(self.run(event, &mut None, true).await);
+            }
+            return answers;
+        };
+        let wit: Vec<types::Event> = events.iter().map(|e| crate::engine::convert::event(e)).collect();
+        let answers = guest.call_many(scope.clone(), replay_ctx, &wit).await;
+        answers.into_iter().map(|a| Ok(self.outcome(a?))).collect()
+    }
+
+    /// The guest's answer as the broker takes it; what it may not do is logged.
+    fn outcome(&self, answer: types::Outcome) -> Outcome {
+        let (outcome, problems) = crate::engine::convert::outcome(answer);
+        for p in problems {
+            tracing::warn!(action = %self.name, "{p}");
+        }
+        outcome
+    }
+
     /// Runs the action for one event. `wit_event` holds the event in WIT form
     /// once a guest action has needed it, for the guest actions after it.
     /// `replay`: the event comes from the outbox (see [`REPLAY_SETTING`]).
@@ -94,11 +124,7 @@ impl Action {
                     }
                     _ => guest.call(scope.clone(), if replay { replay_ctx } else { ctx }, wit_event).await?,
                 };
-                let (outcome, problems) = crate::engine::convert::outcome(answer);
-                for p in problems {
-                    tracing::warn!(action = %self.name, "{p}");
-                }
-                Ok(outcome)
+                Ok(self.outcome(answer))
             }
             ActionKind::Raw(raw) => {
                 raw.run(event).await?;

@@ -245,35 +245,56 @@ impl Guest {
         }
     }
 
-    /// Runs the taken events (one alone through `handle`) and answers each.
+    /// Runs the taken events and answers each.
     async fn run_batch(&self, scope: Arc<Scope>, ctx: &types::Context, taken: Vec<Waiting>) {
         let _permit = self.running.acquire().await.expect("never closed");
-        if let [one] = &taken[..] {
-            let answer = self.handle_one(scope, ctx, &one.event).await;
-            let one = taken.into_iter().next().expect("one event");
-            let _ = one.answer.send(answer);
-            return;
-        }
         let (events, answers): (Vec<_>, Vec<_>) = taken.into_iter().map(|w| (w.event, w.answer)).unzip();
-        match self.handle_batch(scope.clone(), ctx, &events).await {
+        for (answer, result) in answers.into_iter().zip(self.answer_batch(scope, ctx, &events).await) {
+            let _ = answer.send(result);
+        }
+    }
+
+    /// Handles events a caller already holds together (the outbox's
+    /// replays), in calls of at most [`super::batch::MAX_EVENTS`]; one
+    /// answer per event, in order.
+    pub async fn call_many(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        events: &[types::Event],
+    ) -> Vec<Result<types::Outcome, CallError>> {
+        let mut answers = Vec::with_capacity(events.len());
+        for chunk in events.chunks(super::batch::MAX_EVENTS) {
+            let _permit = self.running.acquire().await.expect("never closed");
+            answers.extend(self.answer_batch(scope.clone(), ctx, chunk).await);
+        }
+        answers
+    }
+
+    /// One event alone through `handle`, several through `handle-batch`;
+    /// the caller holds a permit of `running`.
+    async fn answer_batch(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        events: &[types::Event],
+    ) -> Vec<Result<types::Outcome, CallError>> {
+        if let [one] = events {
+            return vec![self.handle_one(scope, ctx, one).await];
+        }
+        match self.handle_batch(scope.clone(), ctx, events).await {
             Ok(results) => {
                 scope.counters.batched.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                for (answer, result) in answers.into_iter().zip(results) {
-                    let _ = answer.send(result.map_err(CallError::Guest));
-                }
+                results.into_iter().map(|r| r.map_err(CallError::Guest)).collect()
             }
-            Err(BatchFailure::All(e)) => {
-                for answer in answers {
-                    let _ = answer.send(Err(e.clone()));
-                }
-            }
+            Err(BatchFailure::All(e)) => events.iter().map(|_| Err(e.clone())).collect(),
             Err(BatchFailure::RunEachAlone(why)) => {
                 tracing::warn!(guest = %self.name, function = %ctx.function, "handle-batch failed on {} events ({why}); running each alone", events.len());
-                for (answer, event) in answers.into_iter().zip(&events) {
-                    if !answer.is_closed() {
-                        let _ = answer.send(self.handle_one(scope.clone(), ctx, event).await);
-                    }
+                let mut answers = Vec::with_capacity(events.len());
+                for event in events {
+                    answers.push(self.handle_one(scope.clone(), ctx, event).await);
                 }
+                answers
             }
         }
     }
