@@ -38,6 +38,9 @@ pub enum Ran {
     Refused(String),
 }
 
+/// Entries read from the outbox, with their sequence numbers, in the lane's order.
+type Entries = Vec<(u64, crate::outbox::Entry)>;
+
 /// Entries a drainer replays between two removals from disk.
 const REPLAY_BATCH: usize = 256;
 /// Clients whose entries a drainer replays at once (each client's in order).
@@ -194,8 +197,8 @@ async fn replay_batch(rt: &Runtime, lane: &Arc<Lane>) {
     let mut done: Vec<u64> =
         pending.iter().map(|p| p.seq).filter(|s| !entries.iter().any(|(seq, _)| seq == s)).collect();
     // The entries of each action that batches, and each client's others, in the lane's order.
-    let mut batching: Vec<(Arc<Action>, Vec<(u64, crate::outbox::Entry)>)> = Vec::new();
-    let mut clients: Vec<(String, Vec<(u64, crate::outbox::Entry)>)> = Vec::new();
+    let mut batching: Vec<(Arc<Action>, Entries)> = Vec::new();
+    let mut clients: Vec<(String, Entries)> = Vec::new();
     for (seq, entry) in entries {
         if let Some(action) = loaded.action_named(&entry.action).filter(|a| a.batches()) {
             match batching.iter_mut().find(|(a, _)| Arc::ptr_eq(a, &action)) {
@@ -231,7 +234,7 @@ async fn replay_together(
     loaded: &Loaded,
     lane: &Arc<Lane>,
     action: &Arc<Action>,
-    entries: Vec<(u64, crate::outbox::Entry)>,
+    entries: Entries,
 ) -> Vec<u64> {
     let deadline = loaded.config.cistern.outbox.write_timeout;
     let mut done = Vec::with_capacity(entries.len());
@@ -271,12 +274,7 @@ async fn replay_together(
 
 /// One client's entries, in order, until one finds the database away; the
 /// sequence numbers of those done with.
-async fn replay_client(
-    rt: &Runtime,
-    loaded: &Loaded,
-    lane: &Arc<Lane>,
-    entries: Vec<(u64, crate::outbox::Entry)>,
-) -> Vec<u64> {
+async fn replay_client(rt: &Runtime, loaded: &Loaded, lane: &Arc<Lane>, entries: Entries) -> Vec<u64> {
     let mut done = Vec::with_capacity(entries.len());
     for (seq, entry) in entries {
         let Some(action) = loaded.action_named(&entry.action) else {

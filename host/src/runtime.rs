@@ -300,6 +300,7 @@ impl Loaded {
                     settings,
                     options: hook.json.clone(),
                 };
+                let batcher = (guest.batches(function) && !pool.gathers_writes()).then(Box::default);
                 let mut replay_ctx = Box::new(ctx.clone());
                 replay_ctx.settings.push((crate::actions::REPLAY_SETTING.to_string(), "true".to_string()));
                 let scope = Arc::new(Scope {
@@ -309,7 +310,6 @@ impl Loaded {
                     pool,
                     counters: metrics.action(&name),
                 });
-                let batcher = guest.batches(function).then(Box::default);
                 ActionKind::Guest { guest, ctx, replay_ctx, scope, batcher }
             }
             raw => match pool.raw_action(raw, hook.point) {
