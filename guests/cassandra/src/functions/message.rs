@@ -24,15 +24,19 @@ pub fn publish(pool: &str, event: &Event, min_qos: u8) -> Result<Outcome, Error>
 /// in one `execute-each`, run side by side by the host. Each event's result
 /// is its own row's.
 pub fn publish_batch(pool: &str, events: &[Event], min_qos: u8) -> Vec<Result<Outcome, Error>> {
-    let rows: Vec<Result<Option<Vec<Value>>, Error>> = events.iter().map(|e| row(e, min_qos)).collect();
-    let to_write: Vec<Vec<Value>> = rows.iter().filter_map(|r| r.as_ref().ok().cloned().flatten()).collect();
+    let mut rows: Vec<Result<Option<Vec<Value>>, Error>> = events.iter().map(|e| row(e, min_qos)).collect();
+    let stores: Vec<bool> = rows.iter().map(|r| matches!(r, Ok(Some(_)))).collect();
+    // Moved, not copied: each row holds its message's payload.
+    let to_write: Vec<Vec<Value>> = rows.iter_mut().filter_map(|r| r.as_mut().ok().and_then(Option::take)).collect();
     let mut written = db::execute_each(pool, stored::INSERT, &to_write).into_iter();
     rows.into_iter()
-        .map(|r| match r? {
-            Some(_) => {
+        .zip(stores)
+        .map(|(row, stores)| match row {
+            Err(e) => Err(e),
+            Ok(_) if stores => {
                 written.next().unwrap_or_else(|| Err(Error::Other("execute-each answered too few results".into())))
             }
-            None => Ok(()),
+            Ok(_) => Ok(()),
         })
         .map(|r| r.map(|()| Outcome::none()))
         .collect()

@@ -25,15 +25,19 @@ pub fn publish(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Erro
 /// a command of the pipeline, each message is stored alone, so that only
 /// the one it refuses fails.
 pub fn publish_batch(pool: &str, ctx: &Context, events: &[Event]) -> Vec<Result<Outcome, Error>> {
-    let made: Vec<Result<Vec<Cmd>, Error>> = events.iter().map(|e| publish_commands(ctx, e)).collect();
-    let all: Vec<Cmd> = made.iter().flat_map(|c| c.iter().flatten().cloned()).collect();
+    let mut made: Vec<Result<Vec<Cmd>, Error>> = events.iter().map(|e| publish_commands(ctx, e)).collect();
+    let stores: Vec<bool> = made.iter().map(|c| c.as_ref().is_ok_and(|c| !c.is_empty())).collect();
+    // Moved, not copied: each message's payload is in its HSET.
+    let all: Vec<Cmd> = made.iter_mut().filter_map(|c| c.as_mut().ok()).flat_map(std::mem::take).collect();
     match exec(pool, all, false) {
         Err(e) if !matches!(e, Error::Unavailable(_)) => events.iter().map(|event| publish(pool, ctx, event)).collect(),
         written => made
             .into_iter()
-            .map(|commands| match commands? {
-                c if c.is_empty() => Ok(Outcome::none()),
-                _ => written.clone().map(|()| Outcome::none()),
+            .zip(stores)
+            .map(|(commands, stores)| match commands {
+                Err(e) => Err(e),
+                Ok(_) if stores => written.clone().map(|()| Outcome::none()),
+                Ok(_) => Ok(Outcome::none()),
             })
             .collect(),
     }

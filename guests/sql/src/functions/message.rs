@@ -30,9 +30,11 @@ pub fn publish_batch(db: &Db, ctx: &Context, events: &[Event], min_qos: u8) -> V
         Ok(w) => w,
         Err(e) => return events.iter().map(|_| Err(e.clone())).collect(),
     };
-    let rows: Vec<Result<Option<Vec<Value>>, Error>> =
+    let mut rows: Vec<Result<Option<Vec<Value>>, Error>> =
         events.iter().map(|e| publish_params(&w, kind, e, min_qos)).collect();
-    let batch: Vec<Vec<Value>> = rows.iter().filter_map(|r| r.as_ref().ok().cloned().flatten()).collect();
+    let stores: Vec<bool> = rows.iter().map(|r| matches!(r, Ok(Some(_)))).collect();
+    // Moved, not copied: each row holds its message's payload.
+    let batch: Vec<Vec<Value>> = rows.iter_mut().filter_map(|r| r.as_mut().ok().and_then(Option::take)).collect();
     let written = if batch.is_empty() { Ok(0) } else { tables::execute_batch(db, &w, &batch) };
     match written {
         Err(e) if !matches!(e, Error::Unavailable(_)) => {
@@ -40,9 +42,11 @@ pub fn publish_batch(db: &Db, ctx: &Context, events: &[Event], min_qos: u8) -> V
         }
         written => rows
             .into_iter()
-            .map(|row| match row? {
-                Some(_) => written.clone().map(|_| Outcome::none()),
-                None => Ok(Outcome::none()),
+            .zip(stores)
+            .map(|(row, stores)| match row {
+                Err(e) => Err(e),
+                Ok(_) if stores => written.clone().map(|_| Outcome::none()),
+                Ok(_) => Ok(Outcome::none()),
             })
             .collect(),
     }
