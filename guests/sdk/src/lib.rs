@@ -51,6 +51,7 @@ pub use bindings::{export, Guest};
 pub mod redis;
 pub mod row;
 pub mod settings;
+pub mod template;
 
 /// Logs a line through the host at `info` level.
 pub fn info(message: &str) {

@@ -40,16 +40,7 @@ fn points(ctx: &Context, event: &Event) -> Result<Vec<String>, Error> {
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
     let m = &publish.message;
-    let view = cistern_template::Message {
-        id: &m.id,
-        clientid: &publish.client.clientid,
-        username: publish.client.username.as_deref(),
-        peerhost: publish.client.peerhost.as_deref(),
-        qos: m.qos,
-        topic: &m.topic,
-        payload: &m.payload,
-        timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
-    };
+    let view = cistern_guest::template::view(publish);
     let refused = |e: String| Error::InvalidInput(format!("message {} on {}: {e}", m.id, m.topic));
     match ctx.backend.as_str() {
         "influxdb" => {

@@ -74,16 +74,7 @@ fn rows(templates: &[Template], event: &Event) -> Result<Vec<TemplateRows>, Erro
         return Err(wrong_hook("on_message_publish", "message.publish", event));
     };
     let m = &publish.message;
-    let view = cistern_template::Message {
-        id: &m.id,
-        clientid: &publish.client.clientid,
-        username: publish.client.username.as_deref(),
-        peerhost: publish.client.peerhost.as_deref(),
-        qos: m.qos,
-        topic: &m.topic,
-        payload: &m.payload,
-        timestamp_ns: (m.timestamp_ms as i64).saturating_mul(1_000_000),
-    };
+    let view = cistern_guest::template::view(publish);
     let mut made = Vec::new();
     for (i, t) in templates.iter().enumerate().filter(|(_, t)| cistern_topic::matches(&t.filter, &m.topic)) {
         let rows = t.rows(&view).map_err(|e| {
