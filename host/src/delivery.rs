@@ -249,20 +249,10 @@ async fn replay_together(
         };
         let mut away = false;
         for ((seq, entry), answer) in chunk.iter().zip(answers) {
-            match answer {
-                Ok(_) => {
-                    action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
-                    action.counters.replayed.fetch_add(1, Ordering::Relaxed);
-                    done.push(*seq);
-                }
-                Err(e) if e.is_unavailable() => {
-                    lane.mark_unavailable(&e.to_string());
-                    away = true;
-                }
-                Err(e) => {
-                    rt.metrics.action_failed(action, &entry.event, &e);
-                    done.push(*seq);
-                }
+            if settle(rt, lane, action, &entry.event, answer) {
+                done.push(*seq);
+            } else {
+                away = true;
             }
         }
         if away {
@@ -283,22 +273,32 @@ async fn replay_client(rt: &Runtime, loaded: &Loaded, lane: &Arc<Lane>, entries:
             continue;
         };
         let deadline = loaded.config.cistern.outbox.write_timeout;
-        match call(&action, &entry.event, &mut None, deadline, true).await {
-            Ok(_) => {
-                action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
-                action.counters.replayed.fetch_add(1, Ordering::Relaxed);
-                done.push(seq);
-            }
-            Err(e) if e.is_unavailable() => {
-                lane.mark_unavailable(&e.to_string());
-                break;
-            }
-            Err(e) => {
-                // Refused by the database: retrying would not help, and it must not hold up the rest.
-                rt.metrics.action_failed(&action, &entry.event, &e);
-                done.push(seq);
-            }
+        let answer = call(&action, &entry.event, &mut None, deadline, true).await;
+        if !settle(rt, lane, &action, &entry.event, answer) {
+            break;
         }
+        done.push(seq);
     }
     done
+}
+
+/// Counts how one replayed entry ended; whether it is done with (false: its
+/// database is away again, and the entry stays in the outbox).
+fn settle(rt: &Runtime, lane: &Lane, action: &Action, event: &Event, answer: Result<Outcome, ActionError>) -> bool {
+    match answer {
+        Ok(_) => {
+            action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+            action.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(e) if e.is_unavailable() => {
+            lane.mark_unavailable(&e.to_string());
+            false
+        }
+        Err(e) => {
+            // Refused by the database: retrying would not help, and it must not hold up the rest.
+            rt.metrics.action_failed(action, event, &e);
+            true
+        }
+    }
 }
