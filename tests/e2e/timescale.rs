@@ -27,6 +27,17 @@ async fn start(template: &str) -> (Broker, Store, TestDb) {
     (Broker::start(BIN, &config), store, db)
 }
 
+/// Waits until the publish action has counted `n` refused messages.
+fn wait_refused(broker: &Broker, n: u64) {
+    let refused =
+        || broker.metric("cistern_action_failures_total{action=\"backend.timescale.hook.message.publish.1\"}");
+    let started = std::time::Instant::now();
+    while refused() < n {
+        assert!(started.elapsed() < SOON, "refusals counted: {} of {n}\n{}", refused(), broker.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The seed's example: the sensor_data payload with three readings becomes
 /// three rows; sensor_data2/# takes one reading; easy_data keeps the payload.
 #[tokio::test(flavor = "multi_thread")]
@@ -89,17 +100,11 @@ async fn messages_that_do_not_fit_are_refused_whole() {
         + std::fs::read_to_string(&template).unwrap().trim().trim_start_matches('{');
     std::fs::write(&template, config_template).unwrap();
     let (broker, store, _db) = start(&template.display().to_string()).await;
-    let refused =
-        || broker.metric("cistern_action_failures_total{action=\"backend.timescale.hook.message.publish.1\"}");
 
     publish(broker.port, "ts-pub", "sensor_data", b"not json at all", 0, false);
     publish(broker.port, "ts-pub", "sensor_data", br#"{"data":[{"location":"hall","temperature":20}]}"#, 0, false);
     publish(broker.port, "ts-pub", "pairs", br#"{"where":["a","b","c"],"temps":[1,2]}"#, 0, false);
-    let started = std::time::Instant::now();
-    while refused() < 3 {
-        assert!(started.elapsed() < SOON, "refusals counted: {}", refused());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_refused(&broker, 3);
     publish(broker.port, "ts-pub", "pairs", br#"{"where":["a","b"],"temps":[1,2]}"#, 0, false);
     let rows = store
         .eventually("select location, temperature from sensor_data order by location", &[], SOON, |r| r.len() == 2)
@@ -132,15 +137,9 @@ async fn templates_of_one_message_commit_together() {
     )
     .unwrap();
     let (broker, store, _db) = start(&template.display().to_string()).await;
-    let refused =
-        || broker.metric("cistern_action_failures_total{action=\"backend.timescale.hook.message.publish.1\"}");
 
     publish(broker.port, "ts-pub", "both", br#"{"note": "n1", "temp": "hot"}"#, 1, false);
-    let started = std::time::Instant::now();
-    while refused() < 1 {
-        assert!(started.elapsed() < SOON, "the refusal was not counted:\n{}", broker.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_refused(&broker, 1);
     publish(broker.port, "ts-pub", "both", br#"{"note": "n2", "temp": 3}"#, 1, false);
     let s = |v: &str| Some(v.to_string());
     store.eventually("select location from sensor_data", &[], SOON, |r| r == [[s("n2")]]).await;
