@@ -182,48 +182,51 @@ macro_rules! bind_all {
 async fn plain_transaction(pool: &SqlPool, sql: &str, rows: Vec<Vec<SqlValue>>) {
     macro_rules! transaction {
         ($p:expr) => {{
-            async {
-                let mut t = $p.begin().await?;
-                for row in rows.clone() {
-                    bind_all!(sqlx::query(sql), row).execute(&mut *t).await?;
-                }
-                t.commit().await
+            let mut t = $p.begin().await?;
+            for row in rows.clone() {
+                bind_all!(sqlx::query(sql), row).execute(&mut *t).await?;
             }
-            .await
+            t.commit().await
         }};
     }
-    for attempt in 1.. {
-        let result = match pool {
+    retried("transaction", || async {
+        match pool {
             SqlPool::Postgres(p) => transaction!(p),
             SqlPool::Mysql(p) => transaction!(p),
             SqlPool::Sqlite(_) => unreachable!("servers only"),
-        };
-        match result {
-            Ok(()) => return,
-            Err(sqlx::Error::Database(e)) if attempt < 6 && conflict(&*e) => {
-                tokio::time::sleep(Duration::from_millis(2 << attempt)).await
-            }
-            Err(e) => panic!("transaction: {e}"),
         }
-    }
+    })
+    .await
 }
 
 /// A plain sqlx insert on the pool, no cistern code in between; run again
 /// when it loses to a concurrent one (MariaDB's deadlock on this statement,
 /// error 1467 or 1213), as any program writing this way must.
 async fn plain_insert(pool: &SqlPool, sql: &str, params: Vec<SqlValue>) {
-    for attempt in 1.. {
-        let result = match pool {
+    retried("insert", || async {
+        match pool {
             SqlPool::Postgres(p) => bind_all!(sqlx::query(sql), params.clone()).execute(p).await.map(drop),
             SqlPool::Mysql(p) => bind_all!(sqlx::query(sql), params.clone()).execute(p).await.map(drop),
             SqlPool::Sqlite(_) => unreachable!("servers only"),
-        };
-        match result {
+        }
+    })
+    .await
+}
+
+/// Runs `attempt` until it does not lose to a concurrent write (at most 5
+/// times, backing off); any other error ends the benchmark.
+async fn retried<F, Fut>(what: &str, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>>,
+{
+    for n in 1.. {
+        match attempt().await {
             Ok(()) => return,
-            Err(sqlx::Error::Database(e)) if attempt < 6 && conflict(&*e) => {
-                tokio::time::sleep(Duration::from_millis(2 << attempt)).await
+            Err(sqlx::Error::Database(e)) if n < 6 && conflict(&*e) => {
+                tokio::time::sleep(Duration::from_millis(2 << n)).await
             }
-            Err(e) => panic!("insert: {e}"),
+            Err(e) => panic!("{what}: {e}"),
         }
     }
 }
