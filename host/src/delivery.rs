@@ -9,7 +9,8 @@
 //! marked unavailable at once, and its writes go straight to the outbox until
 //! a health check sees it back, so no publisher waits on it. Reads (fetches
 //! and lookups) are never deferred: while their database is away they fail
-//! at once, counted.
+//! at once, counted. A read answers in pages ([`read`]), so that an offline
+//! backlog reaches its client as the client takes it.
 //!
 //! Each pool has a lane in the outbox and one drainer task, which checks the
 //! database's health while it is away and replays the lane's entries when
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use crate::actions::{Action, ActionError};
 use crate::engine::bindings::types;
+use crate::engine::Page;
 use crate::model::{Event, Outcome};
 use crate::outbox::Lane;
 use crate::runtime::{Loaded, Runtime};
@@ -80,23 +82,54 @@ pub async fn run(
             }
         }
     } else {
-        if !lane.is_available() {
-            rt.metrics.read_skipped(action, event, &lane.name);
-            return Ran::Failed;
+        read(rt, loaded, action, event, wit_event, None).await
+    }
+}
+
+/// The most messages one page of a read holds: a quarter of what a broker
+/// session queues, so that the page being delivered and the next one fit in
+/// the session's queue beside live traffic (see `brokers::rmqtt::feed`).
+pub fn page_limit(max_mqueue_len: usize) -> u32 {
+    (max_mqueue_len / 4).clamp(1, MAX_PAGE) as u32
+}
+
+/// The most messages a page holds, however long the session's queue.
+const MAX_PAGE: usize = 256;
+
+/// Runs a read for one page of its answer: the first (`after` none) or the
+/// one after a cursor the guest gave ([`crate::model::NextPage`]). A read
+/// fails at once, counted, while its database is away.
+pub async fn read(
+    rt: &Runtime,
+    loaded: &Loaded,
+    action: &Arc<Action>,
+    event: &Event,
+    wit_event: &mut Option<types::Event>,
+    after: Option<String>,
+) -> Ran {
+    let lane = rt.outbox.lane(&action.lane);
+    let settings = &loaded.config.cistern;
+    if !lane.is_available() {
+        rt.metrics.read_skipped(action, event, &lane.name);
+        return Ran::Failed;
+    }
+    let page = Page { limit: page_limit(settings.max_mqueue_len), after };
+    let deadline = settings.limits.call_timeout;
+    let answer = tokio::time::timeout(deadline, action.read(event, wit_event, page))
+        .await
+        .unwrap_or(Err(ActionError::Deadline(deadline)));
+    match answer {
+        Ok(outcome) => {
+            action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+            Ran::Done(outcome)
         }
-        match call(action, event, wit_event, settings.limits.call_timeout, false).await {
-            Ok(outcome) => {
-                action.counters.succeeded.fetch_add(1, Ordering::Relaxed);
-                Ran::Done(outcome)
+        Err(e) => {
+            if e.is_unavailable() {
+                lane.mark_unavailable(&e.to_string());
+                ensure_drainer(rt, &lane);
             }
-            Err(e) => {
-                if e.is_unavailable() {
-                    lane.mark_unavailable(&e.to_string());
-                    ensure_drainer(rt, &lane);
-                }
-                rt.metrics.action_failed(action, event, &e);
-                Ran::Failed
-            }
+            rt.metrics.action_failed(action, event, &e);
+            Ran::Failed
         }
     }
 }

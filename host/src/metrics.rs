@@ -52,6 +52,7 @@ pub struct Metrics {
     reload_failures: AtomicU64,
     publishes_refused: AtomicU64,
     deliveries_refused: AtomicU64,
+    queue_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -74,6 +75,11 @@ impl Metrics {
     /// Messages a guest handed back for a client that had no subscription for them.
     pub fn deliveries_refused(&self, n: usize) {
         self.deliveries_refused.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A message the broker dropped from a full session queue (`cistern.mqtt.max_mqueue_len`).
+    pub fn queue_dropped(&self) {
+        self.queue_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A publish the broker did not acknowledge, because it could not be kept.
@@ -207,6 +213,11 @@ impl Metrics {
             "cistern_deliveries_refused_total",
             "Messages an action returned for a client none of whose subscriptions they match; not delivered.",
             vec![(String::new(), self.deliveries_refused.load(Ordering::Relaxed))],
+        );
+        put(
+            "cistern_queue_dropped_total",
+            "Messages the broker dropped from a client's full session queue (cistern.mqtt.max_mqueue_len).",
+            vec![(String::new(), self.queue_dropped.load(Ordering::Relaxed))],
         );
         put(
             "cistern_publishes_refused_total",

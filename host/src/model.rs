@@ -158,11 +158,32 @@ pub struct Outcome {
     /// message (an MQTT 5 client gets an error reason code, an MQTT 3.1.1
     /// client is disconnected so that it sends the message again).
     pub refused: Option<String>,
+    /// Reads that answered one page and have more: the broker asks for
+    /// each next page ([`crate::runtime::Runtime::next_page`]) once the
+    /// client has taken what it was given.
+    pub more: Vec<NextPage>,
 }
+
+/// Where a paged read stopped: the action, the event it answered, and the
+/// guest's cursor for the next page.
+#[derive(Debug, Clone)]
+pub struct NextPage {
+    /// The action's name; a reload that drops it ends the fetch.
+    pub action: std::sync::Arc<str>,
+    pub event: Event,
+    pub after: String,
+}
+
+impl PartialEq for NextPage {
+    fn eq(&self, other: &Self) -> bool {
+        self.action == other.action && self.after == other.after
+    }
+}
+impl Eq for NextPage {}
 
 impl Outcome {
     pub fn is_empty(&self) -> bool {
-        self.deliver.is_empty() && self.subscribe.is_empty()
+        self.deliver.is_empty() && self.subscribe.is_empty() && self.more.is_empty()
     }
 
     /// Keeps the deliveries a client may have: those matching one of
@@ -200,6 +221,7 @@ impl Outcome {
                 None => self.subscribe.push(s),
             }
         }
+        self.more.extend(other.more);
     }
 }
 

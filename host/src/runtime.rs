@@ -147,6 +147,22 @@ impl Runtime {
         outcome
     }
 
+    /// The next page of a paged read ([`Outcome::more`]). A reload that
+    /// dropped the action, or a read that fails, ends the fetch: what was not
+    /// delivered stays stored, for the client's next subscription.
+    pub async fn next_page(&self, page: &crate::model::NextPage) -> Outcome {
+        let _in_flight = InFlight::enter(self);
+        let loaded = self.current.load_full();
+        let Some(action) = loaded.action_named(&page.action) else {
+            tracing::info!(action = %page.action, "a paged fetch ends: its action is no longer configured");
+            return Outcome::default();
+        };
+        match delivery::read(self, &loaded, &action, &page.event, &mut None, Some(page.after.clone())).await {
+            Ran::Done(outcome) => outcome,
+            Ran::Deferred | Ran::Failed | Ran::Refused(_) => Outcome::default(),
+        }
+    }
+
     /// Whether any action of the running configuration takes this hook on this topic.
     pub fn handles(&self, point: crate::model::HookPoint, topic: &str) -> bool {
         self.current.load().router.actions(point, Some(topic)).next().is_some()

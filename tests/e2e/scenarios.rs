@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cistern_tests::{publish, Broker, Store, Subscriber, SubscriberOptions};
+use cistern_tests::{publish, publish_many, Broker, Store, Subscriber, SubscriberOptions};
 
 /// What a scenario needs of its backend's configuration.
 pub struct Setup {
@@ -516,4 +516,26 @@ pub async fn text_payload_refuses(broker: &Broker, store: &Store, db: &str, refu
     for column in ["mqtt_msg.payload is a text column", "mqtt_retain.payload is a text column"] {
         assert!(log.contains(column) && log.contains("on topic \"text/t\""), "the refusal names {column}:\n{log}");
     }
+}
+
+/// A backlog far longer than a session's queue (`cistern.mqtt.max_mqueue_len`,
+/// 1000) reaches a new subscriber whole: each message once, in the order the
+/// store holds them, with nothing dropped from the session's queue. (SQLite:
+/// the payload's head is read back with `substr`.)
+pub async fn large_backlog(broker: &Broker, store: &Store, count: usize, size: usize) {
+    let topic = format!("backlog/{size}");
+    publish_many(broker.port, "backlog-pub", &topic, count, size, 4);
+    let stored = store.rows("select substr(payload, 1, 8) from mqtt_msg where topic = ? order by id", &[&topic]).await;
+    let stored: Vec<String> = stored.into_iter().map(|r| r[0].clone().unwrap_or_default()).collect();
+    assert_eq!(stored.len(), count, "every acknowledged message is stored");
+
+    let mut sub = Subscriber::start(broker.port, &SubscriberOptions::new("backlog-sub", &topic).timeout(300));
+    let got = sub.expect(count, Duration::from_secs(180));
+    let heads: Vec<String> = got.iter().map(|r| r.payload.chars().take(8).collect()).collect();
+    assert_eq!(heads.len(), count, "the whole backlog arrives ({} of {count})", heads.len());
+    assert!(got.iter().all(|r| r.payload.len() == size), "each payload whole");
+    assert!(heads == stored, "in the store's order, once each");
+    let late = sub.collect_for(QUIET);
+    assert_eq!(late.len(), count, "nothing more after the backlog");
+    assert_eq!(broker.metric("cistern_queue_dropped_total"), 0, "nothing dropped from the session's queue");
 }

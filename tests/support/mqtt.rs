@@ -275,3 +275,46 @@ sys.exit(0 if ok else 3)
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "paho publish failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
 }
+
+/// Publishes `count` QoS 1 messages of `size` bytes to `topic` with
+/// paho-mqtt, from `clients` connections at once, and waits until the broker
+/// acknowledged every one. Message `i` (from 0) starts with `{i:08}` and is
+/// padded with `x`; connection `c` sends the messages with `i % clients == c`,
+/// in order, so each connection's are stored in order, and all of them in
+/// the order of `i` only when `clients` is 1.
+pub fn publish_many(port: u16, prefix: &str, topic: &str, count: usize, size: usize, clients: usize) {
+    const SCRIPT: &str = r#"
+import sys, threading
+import paho.mqtt.client as mqtt
+port, prefix, topic = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+count, size, clients = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+failed = []
+def run(n):
+    c = mqtt.Client(client_id="%s-%d" % (prefix, n), clean_session=True)
+    c.max_inflight_messages_set(64)
+    c.connect("127.0.0.1", port, keepalive=60)
+    c.loop_start()
+    sent = []
+    for i in range(n, count, clients):
+        head = "%08d" % i
+        sent.append(c.publish(topic, head + "x" * max(0, size - len(head)), qos=1))
+    for s in sent:
+        s.wait_for_publish(timeout=120)
+        if not s.is_published():
+            failed.append(s.mid)
+    c.disconnect()
+    c.loop_stop()
+threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+for t in threads: t.start()
+for t in threads: t.join()
+sys.exit(3 if failed else 0)
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT, &port.to_string(), prefix, topic])
+        .args([count.to_string(), size.to_string(), clients.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("/usr/bin/python3 runs (scripts/install-deps.sh installs python3-paho-mqtt)");
+    assert!(out.status.success(), "paho publishes failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+}

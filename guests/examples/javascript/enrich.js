@@ -9,8 +9,8 @@
 // is refused (invalid input, counted as the action's failure). Keyed by the
 // message id, so a replay from the outbox stores nothing twice.
 
-import { execute } from 'cistern:hooks/sql@0.2.1';
-import { nowMs } from 'cistern:hooks/clock@0.2.1';
+import { execute } from 'cistern:hooks/sql@0.2.2';
+import { nowMs } from 'cistern:hooks/clock@0.2.2';
 
 const NOTHING = { deliver: [], subscribe: [] };
 

@@ -28,6 +28,7 @@ impl Guest for Misbehave {
         match ctx.function.as_str() {
             "trap" => panic!("misbehave: trapping on purpose"),
             "spin" => spin(),
+            "work" => Ok(work(event.client().clientid.parse().unwrap_or(0))),
             "hog" => hog(),
             "fail" => Err(Error::Other("misbehave: failing on purpose".into())),
             "clock" => {
@@ -55,6 +56,16 @@ impl Batch for Misbehave {
         }
         answers
     }
+}
+
+/// A fixed amount of computing, `rounds` steps of it, then an empty answer.
+fn work(rounds: u64) -> Outcome {
+    let mut x = 0u64;
+    for i in 0..rounds {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+    }
+    std::hint::black_box(x);
+    Outcome::none()
 }
 
 /// What `batch` answers for one event of a call that held `held` events;

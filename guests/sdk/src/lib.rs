@@ -25,16 +25,17 @@ pub mod batch_bindings {
         export_macro_name: "export_batch",
         default_bindings_module: "cistern_guest::batch_bindings",
         with: {
-            "cistern:hooks/types@0.2.1": crate::bindings::cistern::hooks::types,
-            "cistern:hooks/log@0.2.1": crate::bindings::cistern::hooks::log,
-            "cistern:hooks/clock@0.2.1": crate::bindings::cistern::hooks::clock,
-            "cistern:hooks/sql@0.2.1": crate::bindings::cistern::hooks::sql,
-            "cistern:hooks/redis@0.2.1": crate::bindings::cistern::hooks::redis,
-            "cistern:hooks/influx@0.2.1": crate::bindings::cistern::hooks::influx,
-            "cistern:hooks/opentsdb@0.2.1": crate::bindings::cistern::hooks::opentsdb,
-            "cistern:hooks/dynamo@0.2.1": crate::bindings::cistern::hooks::dynamo,
-            "cistern:hooks/mongo@0.2.1": crate::bindings::cistern::hooks::mongo,
-            "cistern:hooks/cql@0.2.1": crate::bindings::cistern::hooks::cql,
+            "cistern:hooks/types@0.2.2": crate::bindings::cistern::hooks::types,
+            "cistern:hooks/log@0.2.2": crate::bindings::cistern::hooks::log,
+            "cistern:hooks/clock@0.2.2": crate::bindings::cistern::hooks::clock,
+            "cistern:hooks/paging@0.2.2": crate::bindings::cistern::hooks::paging,
+            "cistern:hooks/sql@0.2.2": crate::bindings::cistern::hooks::sql,
+            "cistern:hooks/redis@0.2.2": crate::bindings::cistern::hooks::redis,
+            "cistern:hooks/influx@0.2.2": crate::bindings::cistern::hooks::influx,
+            "cistern:hooks/opentsdb@0.2.2": crate::bindings::cistern::hooks::opentsdb,
+            "cistern:hooks/dynamo@0.2.2": crate::bindings::cistern::hooks::dynamo,
+            "cistern:hooks/mongo@0.2.2": crate::bindings::cistern::hooks::mongo,
+            "cistern:hooks/cql@0.2.2": crate::bindings::cistern::hooks::cql,
         },
     });
 }
@@ -45,9 +46,10 @@ pub use bindings::cistern::hooks::types::{
     Client, Context, Error, Event, FunctionInfo, FunctionKind, Message, MessageEvent, Outcome, Subscribed,
     Subscription, Unsubscribed,
 };
-pub use bindings::cistern::hooks::{clock, log};
+pub use bindings::cistern::hooks::{clock, log, paging};
 pub use bindings::{export, Guest};
 
+pub mod page;
 pub mod redis;
 pub mod row;
 pub mod settings;

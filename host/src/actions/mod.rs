@@ -12,9 +12,9 @@ use std::sync::Arc;
 use crate::backends::{RawAction, RawError};
 use crate::config::Location;
 use crate::engine::bindings::types;
-use crate::engine::{Batcher, CallError, Guest, Scope};
+use crate::engine::{Batcher, CallError, Guest, Page, Scope};
 use crate::metrics::ActionCounters;
-use crate::model::{Event, Outcome};
+use crate::model::{Event, NextPage, Outcome};
 
 /// The setting (`true`) that tells a guest its call replays a write from the
 /// outbox: an earlier attempt may have committed (it timed out), so the write
@@ -103,6 +103,27 @@ impl Action {
             tracing::warn!(action = %self.name, "{p}");
         }
         outcome
+    }
+
+    /// Runs a read for one page of its answer (see [`Page`]). A guest that
+    /// has more says where it stopped, and the outcome carries the next page
+    /// to ask for ([`Outcome::more`]); any other action answers whole.
+    pub async fn read(
+        &self,
+        event: &Event,
+        wit_event: &mut Option<types::Event>,
+        page: Page,
+    ) -> Result<Outcome, ActionError> {
+        let ActionKind::Guest { guest, ctx, scope, .. } = &self.kind else {
+            return self.run(event, wit_event, false).await;
+        };
+        let wit_event = wit_event.get_or_insert_with(|| crate::engine::convert::event(event));
+        let (answer, more) = guest.call_paged(scope.clone(), ctx, wit_event, page).await?;
+        let mut outcome = self.outcome(answer);
+        if let Some(after) = more {
+            outcome.more.push(NextPage { action: self.name.clone(), event: event.clone(), after });
+        }
+        Ok(outcome)
     }
 
     /// Runs the action for one event. `wit_event` holds the event in WIT form

@@ -7,4 +7,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::cistern::hooks::{clock, dynamo, influx, log, mongo, opentsdb, redis, sql, types};
+pub use self::cistern::hooks::{clock, dynamo, influx, log, mongo, opentsdb, paging, redis, sql, types};

@@ -11,7 +11,7 @@ use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use super::batch::{Batcher, Waiting};
 use super::bindings::{types, Action, ActionPre};
 use super::imports::{self, Origin};
-use super::state::{HostState, Scope};
+use super::state::{HostState, Metered, Page, Scope};
 use super::ticks;
 use crate::config::Limits;
 
@@ -133,12 +133,13 @@ impl Guest {
         };
         let mut instance = guest.instantiate().await.map_err(|e| format!("guest {name}: {e}"))?;
         instance.store.set_epoch_deadline(ticks(guest.limits.cpu_time));
-        instance.store.data_mut().meter.started = std::time::Instant::now();
-        let functions =
-            tokio::time::timeout(guest.limits.call_timeout, instance.action.call_functions(&mut instance.store))
-                .await
-                .map_err(|_| format!("guest {name}: `functions` did not return in time"))?
-                .map_err(|e| format!("guest {name}: `functions` trapped: {e}"))?;
+        let meter = instance.store.data().meter.clone();
+        meter.reset();
+        let functions = Metered::new(instance.action.call_functions(&mut instance.store), meter);
+        let functions = tokio::time::timeout(guest.limits.call_timeout, functions)
+            .await
+            .map_err(|_| format!("guest {name}: `functions` did not return in time"))?
+            .map_err(|e| format!("guest {name}: `functions` trapped: {e}"))?;
         guest.functions = functions;
         if let Some(export) = &batch_functions_export {
             let answer = batch_functions(name, &mut instance, export);
@@ -182,12 +183,11 @@ impl Guest {
         let mut store = Store::new(&self.engine, HostState::new(limits, self.limits.cpu_time, wasi));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|ctx| {
-            let meter = &ctx.data().meter;
-            let used = meter.guest_time();
-            if used >= meter.budget {
-                return Err(wasmtime::format_err!("the guest used more than its {:?} of CPU time", meter.budget));
+            let (used, budget) = (ctx.data().meter.used(), ctx.data().budget);
+            if used >= budget {
+                return Err(wasmtime::format_err!("the guest used more than its {budget:?} of CPU time"));
             }
-            Ok(UpdateDeadline::Yield(ticks(meter.budget - used)))
+            Ok(UpdateDeadline::Yield(ticks(budget - used)))
         });
         let raw = self.pre.instance_pre().instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
         let action = Action::new(&mut store, &raw).map_err(|e| e.to_string())?;
@@ -210,6 +210,19 @@ impl Guest {
     ) -> Result<types::Outcome, CallError> {
         let _permit = self.running.acquire().await.expect("never closed");
         self.handle_one(scope, ctx, event).await
+    }
+
+    /// Calls `handle` for one page of a read ([`Page`]); with the answer,
+    /// where the guest said its page stopped, if it has more.
+    pub async fn call_paged(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        event: &types::Event,
+        page: Page,
+    ) -> Result<(types::Outcome, Option<String>), CallError> {
+        let _permit = self.running.acquire().await.expect("never closed");
+        self.handle_page(scope, ctx, event, Some(page)).await
     }
 
     /// Whether the guest takes `function`'s events several at a time.
@@ -307,20 +320,35 @@ impl Guest {
         ctx: &types::Context,
         event: &types::Event,
     ) -> Result<types::Outcome, CallError> {
+        self.handle_page(scope, ctx, event, None).await.map(|(outcome, _)| outcome)
+    }
+
+    /// [`Guest::handle_one`] for one page of a read, or for a call that is
+    /// not paged (`page` none).
+    async fn handle_page(
+        &self,
+        scope: Arc<Scope>,
+        ctx: &types::Context,
+        event: &types::Event,
+        page: Option<Page>,
+    ) -> Result<(types::Outcome, Option<String>), CallError> {
         let mut instance = self.instance().await?;
         instance.store.data_mut().begin(scope, self.limits.cpu_time);
+        instance.store.data_mut().page = page;
         instance.store.set_epoch_deadline(ticks(self.limits.cpu_time));
         let result = {
-            let call = instance.action.call_handle(&mut instance.store, ctx, event);
+            let meter = instance.store.data().meter.clone();
+            let call = Metered::new(instance.action.call_handle(&mut instance.store, ctx, event), meter);
             tokio::time::timeout(self.limits.call_timeout, call).await
         };
         match result {
             Err(_) => Err(CallError::Timeout(self.limits.call_timeout)),
             Ok(Err(trap)) => Err(CallError::Trap(trap_message(&trap))),
             Ok(Ok(answer)) => {
+                let more = instance.store.data_mut().more.take();
                 instance.store.data_mut().end();
                 self.park(instance);
-                answer.map_err(CallError::Guest)
+                answer.map(|outcome| (outcome, more)).map_err(CallError::Guest)
             }
         }
     }
@@ -344,7 +372,8 @@ impl Guest {
             .typed::<(&types::Context, &[types::Event]), (BatchAnswer,)>(&instance.store)
             .map_err(|e| BatchFailure::RunEachAlone(e.to_string()))?;
         let result = {
-            let call = typed.call_async(&mut instance.store, (ctx, events));
+            let meter = instance.store.data().meter.clone();
+            let call = Metered::new(typed.call_async(&mut instance.store, (ctx, events)), meter);
             tokio::time::timeout(self.limits.call_timeout, call).await
         };
         match result {
@@ -404,10 +433,10 @@ async fn batch_functions(
         .raw
         .get_typed_func::<(), (Vec<String>,)>(&mut instance.store, export)
         .map_err(|e| format!("guest {name}: `batch-functions` is not the batch-action world's: {e}"))?;
-    instance.store.set_epoch_deadline(ticks(instance.store.data().meter.budget));
-    instance.store.data_mut().meter.started = Instant::now();
-    let (names,) = func
-        .call_async(&mut instance.store, ())
+    instance.store.set_epoch_deadline(ticks(instance.store.data().budget));
+    let meter = instance.store.data().meter.clone();
+    meter.reset();
+    let (names,) = Metered::new(func.call_async(&mut instance.store, ()), meter)
         .await
         .map_err(|e| format!("guest {name}: `batch-functions` trapped: {e}"))?;
     Ok(names)
@@ -506,6 +535,45 @@ mod tests {
             .into_iter()
             .map(|a| a.map(|o| String::from_utf8(o.deliver[0].payload.clone()).unwrap().parse().unwrap()))
             .collect()
+    }
+
+    /// A call is charged the CPU time it ran, not the time it waited for a
+    /// core: on a machine kept busy by other threads, a call whose own work
+    /// fits its budget twice over still succeeds, though it takes longer
+    /// than its budget on the clock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_waiting_for_a_core_is_not_charged_for_the_wait() {
+        let ctx = context("work");
+        let rounds = "20000000";
+        let calibrate = misbehave().await;
+        calibrate.call(scope(), &ctx, &connected("1")).await.unwrap();
+        let started = std::time::Instant::now();
+        calibrate.call(scope(), &ctx, &connected(rounds)).await.expect("the work fits the default budget");
+        let alone = started.elapsed();
+
+        let limits = Limits { cpu_time: alone * 2, ..Limits::default() };
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist/misbehave.wasm");
+        let engine = Engine::new(&limits).unwrap();
+        let guest = engine.load("misbehave", &std::fs::read(path).unwrap(), Origin::Custom).await.unwrap().for_pool();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hogs: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::black_box(0u64);
+                    }
+                })
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let answer = guest.call(scope(), &ctx, &connected(rounds)).await;
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        hogs.into_iter().for_each(|h| h.join().unwrap());
+        assert!(answer.is_ok(), "charged for waiting: {answer:?} (alone {alone:?}, loaded {took:?})");
+        assert!(took > limits.cpu_time, "the machine was not busy enough to show it: {took:?} against {alone:?}");
     }
 
     /// Events that arrive while the action's calls are busy go to the guest

@@ -1,8 +1,12 @@
 //! What a guest's store holds: the scope of the call in progress (which
 //! action, which pool it may use), the memory limits, and the CPU meter.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use wasmtime::{ResourceLimiter, StoreLimits};
 
@@ -26,17 +30,89 @@ pub struct Scope {
 pub struct HostState {
     pub(crate) scope: Option<Arc<Scope>>,
     pub(crate) limits: Limiter,
-    pub(crate) meter: Meter,
+    pub(crate) meter: Arc<Meter>,
+    /// The guest CPU time the call in progress may use.
+    pub(crate) budget: Duration,
     /// WASI for a custom guest; a stock guest has none.
     pub(crate) wasi: Option<Wasi>,
+    /// The page a paged call answers; none when the call is not paged.
+    pub(crate) page: Option<Page>,
+    /// Where the guest said its page stopped (`paging.more`).
+    pub(crate) more: Option<String>,
 }
 
-/// Guest CPU time of the call in progress: wall time since the call began,
-/// less the time spent in host calls (database round trips).
+/// One page of a read that may hold more messages than a client takes at
+/// once: at most `limit` messages, after the guest's own `after` cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+/// Guest CPU time of the call in progress: the CPU time of the thread while
+/// it polls the call, that is the guest's code and the host's work on its
+/// behalf (copying values in and out), but not the time the call waits: for
+/// a database, or for a worker thread when the machine is loaded. Shared with
+/// [`Metered`], which wraps the call's future, and read by the epoch
+/// callback, which runs inside a poll on the same thread.
 pub(crate) struct Meter {
-    pub started: Instant,
-    pub in_host: Duration,
-    pub budget: Duration,
+    /// CPU time of the polls that ended, in nanoseconds.
+    used: AtomicU64,
+    /// The thread's CPU clock when the poll in progress began, in
+    /// nanoseconds; [`NOT_POLLING`] between polls.
+    poll_began: AtomicU64,
+}
+
+const NOT_POLLING: u64 = u64::MAX;
+
+fn thread_cpu_ns() -> u64 {
+    cpu_time::ThreadTime::now().as_duration().as_nanos() as u64
+}
+
+impl Meter {
+    pub fn new() -> Self {
+        Meter { used: AtomicU64::new(0), poll_began: AtomicU64::new(NOT_POLLING) }
+    }
+
+    /// Starts counting a new call from zero.
+    pub fn reset(&self) {
+        self.used.store(0, Ordering::Relaxed);
+    }
+
+    /// CPU time used so far, the poll in progress included.
+    pub fn used(&self) -> Duration {
+        let mut ns = self.used.load(Ordering::Relaxed);
+        let began = self.poll_began.load(Ordering::Relaxed);
+        if began != NOT_POLLING {
+            ns += thread_cpu_ns().saturating_sub(began);
+        }
+        Duration::from_nanos(ns)
+    }
+}
+
+/// A guest call's future, counting the CPU time of each poll into its meter.
+pub(crate) struct Metered<F> {
+    call: Pin<Box<F>>,
+    meter: Arc<Meter>,
+}
+
+impl<F: Future> Metered<F> {
+    pub fn new(call: F, meter: Arc<Meter>) -> Self {
+        Metered { call: Box::pin(call), meter }
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let began = thread_cpu_ns();
+        self.meter.poll_began.store(began, Ordering::Relaxed);
+        let answer = self.call.as_mut().poll(cx);
+        self.meter.poll_began.store(NOT_POLLING, Ordering::Relaxed);
+        self.meter.used.fetch_add(thread_cpu_ns().saturating_sub(began), Ordering::Relaxed);
+        answer
+    }
 }
 
 impl HostState {
@@ -44,8 +120,11 @@ impl HostState {
         HostState {
             scope: None,
             limits: Limiter { limits, memory: 0 },
-            meter: Meter { started: Instant::now(), in_host: Duration::ZERO, budget },
+            meter: Arc::new(Meter::new()),
+            budget,
             wasi,
+            page: None,
+            more: None,
         }
     }
 
@@ -55,9 +134,10 @@ impl HostState {
             wasi.output.begin(&scope.action);
         }
         self.scope = Some(scope);
-        self.meter.started = Instant::now();
-        self.meter.in_host = Duration::ZERO;
-        self.meter.budget = budget;
+        self.page = None;
+        self.more = None;
+        self.meter.reset();
+        self.budget = budget;
     }
 
     pub(crate) fn end(&mut self) {
@@ -65,6 +145,7 @@ impl HostState {
             wasi.output.end();
         }
         self.scope = None;
+        self.page = None;
     }
 
     /// The scope of the call in progress; host calls outside a call have none.
@@ -72,7 +153,8 @@ impl HostState {
         self.scope.as_ref()
     }
 
-    /// Runs a host operation in `span`, keeping its time out of the guest's CPU budget.
+    /// Runs a host operation in `span`. Its waiting is not guest CPU time
+    /// (see [`Meter`]).
     ///
     /// The operation is boxed before anything else moves it: a database
     /// driver's future runs to kilobytes (the scylla driver's to tens of
@@ -84,19 +166,7 @@ impl HostState {
         span: tracing::Span,
         op: F,
     ) -> impl std::future::Future<Output = F::Output> + 'a {
-        let op = tracing::Instrument::instrument(Box::pin(op), span);
-        async move {
-            let t = Instant::now();
-            let out = op.await;
-            self.meter.in_host += t.elapsed();
-            out
-        }
-    }
-}
-
-impl Meter {
-    pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.in_host)
+        tracing::Instrument::instrument(Box::pin(op), span)
     }
 }
 

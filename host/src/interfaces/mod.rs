@@ -1,4 +1,4 @@
-//! The host side of the WIT interfaces every guest has (`log`, `clock`), and
+//! The host side of the WIT interfaces every guest has (`log`, `clock`, `paging`), and
 //! what the databases' own interfaces share. A database's interface lives in
 //! its folder (`backends/<db>/interface.rs`): a thin `Host` impl that checks
 //! the call is allowed for the action in progress, then calls a plain async
@@ -6,6 +6,7 @@
 
 mod clock;
 mod log;
+mod paging;
 
 use crate::backends::Pool;
 use crate::engine::bindings::types;

@@ -3,6 +3,7 @@
 //! (queue) removes an acknowledged message, many-to-many (pubsub) moves the
 //! subscriber's read position `mqtt:acked:${clientid}:${topic}`.
 
+use cistern_guest::page::Page;
 use cistern_guest::redis::{cmd, decimal, exec, run, run_all, run_all_ok, Cmd, Reply};
 use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Message, Outcome};
 
@@ -89,6 +90,18 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
     }
     let since = settings::limit(ctx, "time_range")?
         .map(|secs| clock::now_ms().saturating_sub(secs.saturating_mul(1000)).saturating_mul(1000));
+    // Paged (see `cistern_guest::page`): the position is the last msgid delivered.
+    let mut page = Page::begin(String::new())?;
+    let resume = (!page.position.is_empty()).then(|| page.position.clone());
+    let left = max.map(|m| m.saturating_sub(page.before));
+    if left == Some(0) {
+        return Ok(Outcome::none());
+    }
+    // No topic gives a page more than the page holds.
+    let per_topic = match (left, page.limit()) {
+        (Some(l), Some(p)) => Some(l.min(p)),
+        (l, p) => l.or(p),
+    };
     let filter = &sub.subscription.topic;
     let topics = topics(pool, filter)?;
     let positions: Vec<Option<String>> = match sharing {
@@ -104,12 +117,13 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
 
     // (msgid, topic) of every candidate, then the oldest first.
     let mut candidates = Vec::new();
-    for (topic, after) in topics.iter().zip(&positions) {
+    for (topic, position) in topics.iter().zip(positions) {
+        let after = position.into_iter().chain(resume.clone()).max();
         let from = match (after.as_deref().map(|a| stored::score(a, 0)), since) {
             (Some(a), Some(s)) => Some(a.max(s)),
             (a, s) => a.or(s),
         };
-        for id in members(pool, &keys::topic(topic), from, after.as_deref(), max)? {
+        for id in members(pool, &keys::topic(topic), from, after.as_deref(), per_topic)? {
             candidates.push((id, topic.clone()));
         }
     }
@@ -122,10 +136,11 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
     };
     let mut outcome = Outcome::none();
     let mut gone = Vec::new();
-    for page in candidates.chunks(PAGE as usize) {
-        let reads = page.iter().map(|(id, _)| cmd("HGETALL").arg(keys::message(id))).collect();
+    let read_at_once = page.limit().map_or(PAGE, |l| l.min(PAGE)) as usize;
+    'read: for chunk in candidates.chunks(read_at_once) {
+        let reads = chunk.iter().map(|(id, _)| cmd("HGETALL").arg(keys::message(id))).collect();
         let mut found = Vec::new();
-        for ((id, topic), reply) in page.iter().zip(run_all_ok(pool, reads, false)?) {
+        for ((id, topic), reply) in chunk.iter().zip(run_all_ok(pool, reads, false)?) {
             match stored::from_hash(reply) {
                 Some(m) if cistern_topic::matches(filter, &m.topic) => found.push(m),
                 Some(_) => {}
@@ -133,22 +148,36 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
                 None => gone.push(cmd("ZREM").arg(keys::topic(topic)).arg(id)),
             }
         }
-        // At most what `max` leaves room for is claimed at a time: a claim on a
-        // message this fetch does not deliver would keep it from the next subscriber.
-        let mut found = found.into_iter();
+        // At most what `max` and the page leave room for is claimed at a time: a claim
+        // on a message this fetch does not deliver would keep it from the next subscriber.
+        let mut found = found.into_iter().peekable();
         loop {
-            let room = max.map_or(usize::MAX, |n| n.saturating_sub(outcome.deliver.len() as u64) as usize);
-            let next: Vec<Message> = found.by_ref().take(room).collect();
+            let room = left.map_or(u64::MAX, |n| n.saturating_sub(page.delivered() - page.before));
+            let next = page.fitting(&mut found, room);
             if next.is_empty() {
+                if found.peek().is_some() {
+                    // The page holds all the payload it may.
+                    page.more();
+                    break 'read;
+                }
                 break;
             }
-            match claim_ms {
-                Some(ms) => outcome.deliver.extend(claimed(pool, &sub.client.clientid, next, ms)?),
-                None => outcome.deliver.extend(next),
+            let mine = match claim_ms {
+                Some(ms) => claimed(pool, &sub.client.clientid, next, ms)?,
+                None => next,
+            };
+            for m in mine {
+                page.add(&m);
+                page.position.clone_from(&m.id);
+                outcome.deliver.push(m);
             }
-        }
-        if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
-            break;
+            if left.is_some_and(|l| page.delivered() - page.before >= l) {
+                break 'read;
+            }
+            if page.is_full() {
+                page.more();
+                break 'read;
+            }
         }
     }
     // Tidying only: what fails here is left for the next fetch.

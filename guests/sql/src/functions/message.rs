@@ -1,6 +1,7 @@
 //! Published messages in `mqtt_msg`, offline fetch, and the per-client,
 //! per-topic read position in `mqtt_acked`.
 
+use cistern_guest::page::Page;
 use cistern_guest::{clock, row, settings, wrong_hook, Context, Error, Event, Message, Outcome, Value};
 
 use crate::db::Db;
@@ -90,7 +91,7 @@ fn publish_params(w: &tables::Write, kind: Kind, event: &Event, min_qos: u8) -> 
 
 /// `on_message_fetch`: the stored messages on the subscribed filter that this
 /// client has not acknowledged, oldest first, within `max_returned_count`
-/// and `time_range`.
+/// and `time_range`, a page a call.
 pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     let Event::SessionSubscribed(sub) = event else {
         return Err(wrong_hook("on_message_fetch", "session.subscribed", event));
@@ -115,33 +116,39 @@ pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         (db.sql()?.fetch_exact, filter.clone())
     };
 
+    // Paged (see `cistern_guest::page`): the position is the last row id read.
+    let mut page = Page::begin(0i64)?;
     let mut outcome = Outcome::none();
-    let mut after_id = 0i64;
     loop {
-        let wanted = max.map_or(PAGE, |m| m - outcome.deliver.len() as u64);
-        let page = wanted.clamp(1, PAGE);
+        let wanted = max.map_or(PAGE, |m| m.saturating_sub(page.delivered()));
+        let query_rows = wanted.min(page.limit().unwrap_or(PAGE)).clamp(1, PAGE);
         let rows = db.query(
             statement,
             &[
                 Value::Text(sub.client.clientid.clone()),
                 Value::Text(key.clone()),
                 Value::Timestamp(since_ms),
-                Value::Int(after_id),
-                Value::Int(page as i64),
+                Value::Int(page.position),
+                Value::Int(query_rows as i64),
             ],
         )?;
-        let full_page = rows.len() as u64 == page;
+        let full_query = rows.len() as u64 == query_rows;
         for r in &rows {
             let (id, message) = message_from_row(r)?;
-            after_id = id;
+            page.position = id;
             if cistern_topic::matches(filter, &message.topic) {
+                page.add(&message);
                 outcome.deliver.push(message);
-                if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
+                if max.is_some_and(|m| page.delivered() >= m) {
+                    return Ok(outcome);
+                }
+                if page.is_full() {
+                    page.more();
                     return Ok(outcome);
                 }
             }
         }
-        if !full_page {
+        if !full_query {
             return Ok(outcome);
         }
     }

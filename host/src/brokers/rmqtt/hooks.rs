@@ -14,13 +14,14 @@ use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, Publis
 use tokio::sync::Semaphore;
 
 use super::away::AwaySessions;
+use super::feed::Feeds;
 use super::live::{self, Publishing};
 use super::order::ClientOrder;
 use super::restore::{Pending, Restore};
 use super::retained_properties::RetainedProperties;
 use super::sessions::Sessions;
 use super::{convert, retain};
-use crate::model::{Event, Outcome, Subscription};
+use crate::model::{Event, Message, NextPage, Outcome, Subscription};
 use crate::runtime::Runtime;
 
 pub struct Adapter {
@@ -41,6 +42,8 @@ pub struct Adapter {
     away: AwaySessions,
     /// Publishes in their hook, for what a new subscription gets live (see `live`).
     publishing: Publishing,
+    /// Fetched messages handed to sessions and not yet delivered (see `feed`).
+    feeds: Feeds,
 }
 
 /// QoS 0 messages that may be in the background at once; past that, in line.
@@ -66,6 +69,7 @@ impl Adapter {
         retained: Arc<RetainedProperties>,
     ) -> Self {
         Adapter {
+            feeds: Feeds::new(feed_window(&runtime)),
             runtime,
             scx,
             node,
@@ -99,6 +103,7 @@ impl Adapter {
                 self.apply(s, outcome, None, restored).await;
             }
             Parameter::ClientDisconnected(s, _reason) => {
+                self.feeds.forget(&s.id.client_id);
                 // In the background, in this client's turn: see `order`.
                 let turn = self.order.turn(&s.id.client_id).await;
                 let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
@@ -128,16 +133,10 @@ impl Adapter {
                 let subscription = Subscription { topic, qos };
                 let event = Event::SessionSubscribed { client: self.client(s).await, subscription, resumed };
                 let mut outcome = self.runtime.handle(event).await;
-                let fetched = outcome.deliver.len();
-                outcome.deliver.retain(|m| !live::delivered_live(&m.id, &live_from));
-                if outcome.deliver.len() < fetched {
-                    tracing::debug!(
-                        client = %s.id.client_id, filter = %subscription_topic,
-                        left_out = fetched - outcome.deliver.len(), "stored messages the subscription gets live"
-                    );
-                }
+                leave_out_live(&mut outcome, &live_from, &s.id.client_id);
                 retain::at_subscribe(&mut outcome, sub.opts.retain_handling(), existed, sub.opts.has_shared_group());
-                self.apply(s, outcome, Some((&subscription_topic, qos)), false).await;
+                let fetched = Fetched { filter: &subscription_topic, qos, live_from: Some(live_from) };
+                self.apply(s, outcome, Some(fetched), false).await;
             }
             Parameter::SessionUnsubscribed(s, unsub) => {
                 let topic = unsub.topic_filter.to_string();
@@ -146,6 +145,7 @@ impl Adapter {
             }
             Parameter::SessionTerminated(s, _reason) => {
                 self.sessions.terminated(&s.id.client_id, created_at(s).await);
+                self.feeds.forget(&s.id.client_id);
                 // In line, after client.disconnected is stored: the session task
                 // leaves the broker only once its end is written, so a client id
                 // that connects again at once asks the store (see `takeover`) after
@@ -238,6 +238,9 @@ impl Adapter {
                 let mut p = (*publish).clone();
                 let stamped = convert::unstamp(&mut p);
                 let packet = p.packet_id.map(|id| id.get());
+                if let Some(id) = &stamped {
+                    self.feeds.taken(&s.id.client_id, id);
+                }
                 let id = match (stamped, packet) {
                     (Some(id), Some(packet)) => {
                         self.sessions.delivered(&s.id.client_id, created_at(s).await, packet, id.clone());
@@ -268,8 +271,15 @@ impl Adapter {
                     }
                 }
             }
-            Parameter::MessageDropped(Some(to), _from, _publish, reason) => {
-                tracing::debug!(client = %to.client_id, %reason, "the broker dropped a queued message");
+            Parameter::MessageDropped(Some(to), _from, publish, reason) => {
+                self.runtime.metrics.queue_dropped();
+                let id = convert::stamped(publish);
+                if id.as_ref().is_some_and(|id| self.feeds.taken(&to.client_id, id)) {
+                    // Handed over from a store: still there, unacknowledged, for the next fetch.
+                    tracing::warn!(client = %to.client_id, msgid = ?id, %reason, "the broker dropped a fetched message");
+                } else {
+                    tracing::debug!(client = %to.client_id, msgid = ?id, %reason, "the broker dropped a queued message");
+                }
                 self.sessions.dropped(&to.client_id);
             }
             _ => {}
@@ -280,7 +290,7 @@ impl Adapter {
     /// Stores a publish before the broker goes on (and acknowledges it), in
     /// the client's turn, after any of its messages still in the background.
     /// Why it was refused, if it could be neither stored nor deferred.
-    async fn publish_in_line(&self, s: &Session, event: Event) -> Option<String> {
+    async fn publish_in_line(self: &Arc<Self>, s: &Session, event: Event) -> Option<String> {
         let _turn = self.order.turn(&s.id.client_id).await;
         let mut outcome = self.runtime.handle(event).await;
         let refused = outcome.refused.take();
@@ -334,26 +344,20 @@ impl Adapter {
     /// QoS of the subscription that fetched them) and adds its subscriptions;
     /// `restored` subscriptions are the session's own, resumed from a store,
     /// so they send no retained messages (MQTT 5 retain handling 2).
-    /// `subscription`: the filter and QoS of the subscription the event is about.
-    async fn apply(&self, s: &Session, mut outcome: Outcome, subscription: Option<(&str, u8)>, restored: bool) {
+    /// `fetched`: the subscription the event is about. Messages past what
+    /// the session's queue has room for, and further pages of a paged read,
+    /// are handed over in the background as the client takes them (`feed`).
+    async fn apply(self: &Arc<Self>, s: &Session, mut outcome: Outcome, fetched: Option<Fetched<'_>>, restored: bool) {
         if outcome.is_empty() {
             return;
         }
-        if !outcome.deliver.is_empty() {
-            let held = self.held_filters(s).await;
-            let mut filters: Vec<&str> = held.iter().map(String::as_str).collect();
-            filters.extend(subscription.map(|(f, _)| f));
-            let refused = outcome.keep_subscribed(&filters);
-            if !refused.is_empty() {
-                let topics: Vec<&str> = refused.iter().map(|m| m.topic.as_str()).collect();
-                tracing::warn!(
-                    client = %s.id.client_id, ?topics,
-                    "not delivered: an action returned messages none of the client's subscriptions match"
-                );
-                self.runtime.metrics.deliveries_refused(refused.len());
-            }
+        let mut filters = Vec::new();
+        if !outcome.deliver.is_empty() || !outcome.more.is_empty() {
+            filters = self.held_filters(s).await;
+            filters.extend(fetched.as_ref().map(|f| f.filter.to_owned()));
+            filters.extend(outcome.subscribe.iter().map(|sub| sub.topic.clone()));
+            self.keep_subscribed(&s.id.client_id, &mut outcome, &filters);
         }
-        let subscription_qos = subscription.map(|(_, q)| q);
         let shared = self.scx.extends.shared().await;
         if !outcome.subscribe.is_empty() {
             // A resumed session holds them already (rmqtt hands them over only
@@ -395,24 +399,126 @@ impl Adapter {
                 None => tracing::warn!(client = %s.id.client_id, "no live session to subscribe"),
             }
         }
-        let entry = shared.entry(s.id.clone());
+        if outcome.deliver.is_empty() && outcome.more.is_empty() {
+            return;
+        }
+        let feed = Feed {
+            session: s.id.clone(),
+            created: created_at(s).await,
+            qos: fetched.as_ref().map(|f| f.qos),
+            live_from: fetched.and_then(|f| f.live_from),
+            filters,
+        };
+        let mut rest: std::collections::VecDeque<Message> = outcome.deliver.into();
+        let outstanding = self.feeds.outstanding(&s.id.client_id);
+        // In the hook, only what the session has room for: it takes nothing
+        // from its queue until the hook returns.
+        let room = outstanding.room(self.feeds.window(), std::time::Duration::ZERO).await;
+        let now: Vec<Message> = rest.drain(..room.min(rest.len())).collect();
+        self.hand_over(&feed, &outstanding, now).await;
+        if !rest.is_empty() || !outcome.more.is_empty() {
+            let (this, more) = (self.clone(), outcome.more.into());
+            tokio::spawn(async move { this.feed(feed, outstanding, rest, more).await });
+        }
+    }
+
+    /// Hands the rest of a fetch, and its further pages, to the session as
+    /// it takes them; ends when all is handed over or the session is gone
+    /// (what was not delivered stays stored, for its next subscription).
+    async fn feed(
+        self: Arc<Self>,
+        feed: Feed,
+        outstanding: Arc<super::feed::Outstanding>,
+        mut rest: std::collections::VecDeque<Message>,
+        mut more: std::collections::VecDeque<NextPage>,
+    ) {
+        const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(500);
+        let client = &feed.session.client_id;
+        loop {
+            if rest.is_empty() {
+                let Some(next) = more.pop_front() else { return };
+                let mut page = self.runtime.next_page(&next).await;
+                if page.deliver.is_empty() && page.more.iter().any(|p| p.after == next.after) {
+                    tracing::warn!(%client, action = %next.action, "a paged fetch ends: a page came back empty at its own cursor");
+                    continue;
+                }
+                if let Some(bound) = &feed.live_from {
+                    if leave_out_live(&mut page, bound, client) {
+                        // Ids grow: every later page is live too.
+                        page.more.clear();
+                    }
+                }
+                self.keep_subscribed(client, &mut page, &feed.filters);
+                rest.extend(page.deliver);
+                for p in page.more.into_iter().rev() {
+                    more.push_front(p);
+                }
+                continue;
+            }
+            let room = outstanding.room(self.feeds.window(), LOOK_AGAIN).await;
+            if !self.still_connected(&feed).await {
+                tracing::debug!(%client, left = rest.len(), "the client left before its fetch was handed over");
+                return;
+            }
+            if room == 0 {
+                continue;
+            }
+            let now: Vec<Message> = rest.drain(..room.min(rest.len())).collect();
+            self.hand_over(&feed, &outstanding, now).await;
+        }
+    }
+
+    /// Whether the feed's session is the client's session and still connected.
+    async fn still_connected(&self, feed: &Feed) -> bool {
+        let entry = self.scx.extends.shared().await.entry(feed.session.clone());
+        match entry.session() {
+            Some(s) if created_at(&s).await == feed.created => entry.is_connected().await,
+            _ => false,
+        }
+    }
+
+    /// Forwards messages to the session, each counted outstanding until it
+    /// is delivered or dropped.
+    async fn hand_over(&self, feed: &Feed, outstanding: &super::feed::Outstanding, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let entry = self.scx.extends.shared().await.entry(feed.session.clone());
         let mut delivered = 0;
-        for m in &outcome.deliver {
+        for m in &messages {
             let properties = if m.retain { self.retained.get(&m.topic, &m.id) } else { Ok(None) };
             let Ok(properties) = properties else {
                 // MQTT 5 (3.3.2.3.3): a message whose expiry interval has passed is not delivered.
                 continue;
             };
-            let qos = subscription_qos.map_or(m.qos, |q| q.min(m.qos));
+            let qos = feed.qos.map_or(m.qos, |q| q.min(m.qos));
             let from = From::from_system(Id::new(self.scx.node.id(), 0, None, None, m.sender.as_str().into(), None));
+            let counted = !m.id.is_empty() && outstanding.hand_over(&m.id);
             match entry.publish(from, convert::publish(m, qos, properties)).await {
                 Ok(()) => delivered += 1,
                 Err((_, _, reason)) => {
-                    tracing::warn!(client = %s.id.client_id, msgid = %m.id, %reason, "cannot deliver a stored message")
+                    if counted {
+                        self.feeds.taken(&feed.session.client_id, &m.id);
+                    }
+                    tracing::warn!(client = %feed.session.client_id, msgid = %m.id, %reason, "cannot deliver a stored message")
                 }
             }
         }
         self.runtime.metrics.delivered(delivered);
+    }
+
+    /// Keeps the deliveries the client may have (see [`Outcome::keep_subscribed`]).
+    fn keep_subscribed(&self, client: &str, outcome: &mut Outcome, filters: &[String]) {
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let refused = outcome.keep_subscribed(&filters);
+        if !refused.is_empty() {
+            let topics: Vec<&str> = refused.iter().map(|m| m.topic.as_str()).collect();
+            tracing::warn!(
+                %client, ?topics,
+                "not delivered: an action returned messages none of the client's subscriptions match"
+            );
+            self.runtime.metrics.deliveries_refused(refused.len());
+        }
     }
 }
 
@@ -428,4 +534,40 @@ impl Adapter {
 
 async fn created_at(s: &Session) -> i64 {
     s.created_at().await.unwrap_or_default()
+}
+
+/// The subscription an event's outcome answers: its filter and QoS, and the
+/// bound from which its stored messages come live instead (see `live`).
+struct Fetched<'a> {
+    filter: &'a str,
+    qos: u8,
+    live_from: Option<String>,
+}
+
+/// Where and how a fetch's messages go: to which session, at most at which
+/// QoS, which of them are left out.
+struct Feed {
+    session: Id,
+    created: i64,
+    qos: Option<u8>,
+    live_from: Option<String>,
+    /// The filters the client holds or is given; a delivery must match one.
+    filters: Vec<String>,
+}
+
+/// Leaves out the stored messages a new subscription gets live; whether there were any.
+fn leave_out_live(outcome: &mut Outcome, bound: &str, client: &str) -> bool {
+    let fetched = outcome.deliver.len();
+    outcome.deliver.retain(|m| !live::delivered_live(&m.id, bound));
+    let left_out = fetched - outcome.deliver.len();
+    if left_out > 0 {
+        tracing::debug!(%client, left_out, "stored messages the subscription gets live");
+    }
+    left_out > 0
+}
+
+/// How many fetched messages a client may have waiting in its session: two
+/// pages, half of `cistern.mqtt.max_mqueue_len`.
+fn feed_window(runtime: &Runtime) -> usize {
+    2 * crate::delivery::page_limit(runtime.loaded().config.cistern.max_mqueue_len) as usize
 }

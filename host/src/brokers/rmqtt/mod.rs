@@ -4,6 +4,7 @@
 mod away;
 mod control;
 mod convert;
+mod feed;
 mod hooks;
 mod live;
 mod order;
