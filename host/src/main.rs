@@ -105,6 +105,7 @@ async fn run(config: PathBuf, check_only: bool) -> ExitCode {
     if !runtime.settle(SHUTDOWN_BOUND).await {
         tracing::warn!("events still being handled after {SHUTDOWN_BOUND:?}; stopping anyway (none was acknowledged)");
     }
+    runtime.keep_id_clock().await;
     let waiting: usize = runtime.outbox.lanes().iter().map(|l| l.depth()).sum();
     if waiting > 0 {
         tracing::info!(entries = waiting, "the outbox keeps writes for the next start");

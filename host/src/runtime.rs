@@ -19,7 +19,7 @@ use crate::control::ControlSlot;
 use crate::delivery::{self, Ran};
 use crate::engine::bindings::types;
 use crate::engine::{Engine, Guest, Origin, Scope};
-use crate::message_id::MessageIds;
+use crate::message_id::{IdClock, MessageIds};
 use crate::metrics::Metrics;
 use crate::model::{Event, Outcome};
 use crate::outbox::Outbox;
@@ -40,6 +40,8 @@ pub struct Runtime {
     /// Events being handled now, for a shutdown that lets them finish.
     in_flight: std::sync::atomic::AtomicUsize,
     settled: tokio::sync::Notify,
+    /// Where the last message id's microsecond is kept across restarts.
+    id_clock: Arc<IdClock>,
 }
 
 /// One configuration, ready to run.
@@ -70,6 +72,8 @@ impl Runtime {
         let settings = &config.cistern.outbox;
         let outbox =
             Outbox::open(&settings.dir, settings.max_bytes).map_err(|e| top_level_error(&config, e.to_string()))?;
+        let id_clock = Arc::new(IdClock::new(&settings.dir));
+        ids.resume_after(id_clock.read().map_err(|e| top_level_error(&config, e))?);
         let loaded = Loaded::build(config, None, &metrics, &control, false).await?;
         let runtime = Arc::new_cyclic(|this| Runtime {
             current: ArcSwap::from_pointee(loaded),
@@ -82,6 +86,7 @@ impl Runtime {
             this: this.clone(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             settled: tokio::sync::Notify::new(),
+            id_clock: id_clock.clone(),
         });
         for lane in runtime.outbox.lanes() {
             for (action, n) in lane.per_action() {
@@ -89,7 +94,14 @@ impl Runtime {
             }
             delivery::ensure_drainer(&runtime, &lane);
         }
+        tokio::spawn(keep_id_clock(runtime.weak(), id_clock));
         Ok(runtime)
+    }
+
+    /// Keeps the last message id's microsecond for the next start (see
+    /// [`crate::message_id`]); for a stop, after the last event.
+    pub async fn keep_id_clock(&self) {
+        keep_last_id(&self.id_clock, self.ids.last_micros()).await;
     }
 
     /// Checks a configuration whole, as loading it would, with no side
@@ -452,6 +464,36 @@ fn settings(backend: &BackendConfig, hook: &HookConfig) -> Vec<(String, String)>
         }
     }
     s
+}
+
+/// How often the last message id's microsecond is kept: ids of the last
+/// moments before a crash may sort before the next run's if the clock also
+/// stepped back while the broker was down (a stop keeps the very last).
+const KEEP_ID_CLOCK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the last message id's microsecond every [`KEEP_ID_CLOCK_EVERY`]
+/// while it moves; ends with the runtime.
+async fn keep_id_clock(runtime: Weak<Runtime>, clock: Arc<IdClock>) {
+    let mut kept = 0;
+    loop {
+        tokio::time::sleep(KEEP_ID_CLOCK_EVERY).await;
+        let Some(rt) = runtime.upgrade() else { return };
+        let last = rt.ids.last_micros();
+        drop(rt);
+        if last != kept {
+            keep_last_id(&clock, last).await;
+            kept = last;
+        }
+    }
+}
+
+async fn keep_last_id(clock: &Arc<IdClock>, micros: u64) {
+    let clock = clock.clone();
+    match tokio::task::spawn_blocking(move || clock.keep(micros)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("cannot keep the message id clock: {e}"),
+        Err(e) => tracing::warn!("cannot keep the message id clock: {e}"),
+    }
 }
 
 fn top_level_error(config: &Config, message: String) -> ConfigError {

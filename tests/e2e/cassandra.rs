@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cistern_tests::cassandra::{int, text, Keyspace, PrivateCassandra};
 use cistern_tests::load::Load;
-use cistern_tests::{broker, configs, publish, Broker, Received, Subscriber, SubscriberOptions};
+use cistern_tests::{backlog_arrives_whole, broker, configs, publish, Broker, Received, Subscriber, SubscriberOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 const SOON: Duration = Duration::from_secs(10);
@@ -105,6 +105,17 @@ fn bad_keys_are_refused() {
         let config = format!("{}{what}\n{nodes}{hook}", configs::base());
         broker::assert_refused(BIN, what, &config, line, words);
     }
+}
+
+/// A backlog many pages long (the session queue made 40 messages, so a page
+/// is 10) reaches a new subscriber whole, in order, once each.
+#[test]
+fn a_backlog_of_many_pages_arrives_whole() {
+    let k = Keyspace::create();
+    let broker =
+        Broker::start(BIN, &k.example_config(&format!("{}cistern.mqtt.max_mqueue_len = 40\n", configs::base())));
+    backlog_arrives_whole(broker.port, "backlog/t", "backlog-sub", 600, 1024);
+    assert_eq!(broker.metric("cistern_queue_dropped_total"), 0, "nothing dropped from the session's queue");
 }
 
 /// `client` reads as the seed's query shows: state 1, node, `connected`,

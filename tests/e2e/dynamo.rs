@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use cistern_tests::dynamo::{self, item, n, s, ss, Dynalite, SECRET};
 use cistern_tests::load::Load;
-use cistern_tests::{broker, configs, publish, Broker, Received, Subscriber, SubscriberOptions};
+use cistern_tests::{backlog_arrives_whole, broker, configs, publish, Broker, Received, Subscriber, SubscriberOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
 const SOON: Duration = Duration::from_secs(10);
@@ -88,6 +88,17 @@ fn bad_keys_are_refused() {
         pool.replace("backend.dynamo.region = us-west-2\n", "")
     );
     broker::assert_refused(BIN, "no region", &config, 4, "backend.dynamo.region");
+}
+
+/// A backlog many pages long (the session queue made 40 messages, so a page
+/// is 10) reaches a new subscriber whole, in order, once each.
+#[test]
+fn a_backlog_of_many_pages_arrives_whole() {
+    let d = Dynalite::start();
+    let broker =
+        Broker::start(BIN, &d.example_config(&format!("{}cistern.mqtt.max_mqueue_len = 40\n", configs::base())));
+    backlog_arrives_whole(broker.port, "backlog/t", "backlog-sub", 600, 1024);
+    assert_eq!(broker.metric("cistern_queue_dropped_total"), 0, "nothing dropped from the session's queue");
 }
 
 /// `mqtt_client` reads as the seed's scan: connect_state 1, node,

@@ -12,7 +12,9 @@ use cistern_tests::broker::check_config;
 use cistern_tests::load::Load;
 use cistern_tests::mongo::{FerretServer, Mongo};
 use cistern_tests::raw::{Connect, RawClient};
-use cistern_tests::{configs, publish, publish_paho, Broker, Received, Subscriber, SubscriberOptions};
+use cistern_tests::{
+    backlog_arrives_whole, configs, publish, publish_paho, Broker, Received, Subscriber, SubscriberOptions,
+};
 use mongodb::bson::{doc, Bson, Document};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
@@ -133,6 +135,16 @@ async fn subscription_by_broker() {
 /// across a broker restart (from the store alone), in order, once; the
 /// stored messages have the seed's fields; the read position is the `_id`
 /// of the last one acknowledged; once acknowledged, nothing comes again.
+/// A backlog many pages long (the session queue made 40 messages, so a page
+/// is 10) reaches a new subscriber whole, in order, once each.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_of_many_pages_arrives_whole() {
+    let mongo = Mongo::for_test("backlog").await;
+    let broker = Broker::start(BIN, &example(&mongo, &[], "cistern.mqtt.max_mqueue_len = 40\n"));
+    backlog_arrives_whole(broker.port, "backlog/t", "backlog-sub", 600, 1024);
+    assert_eq!(broker.metric("cistern_queue_dropped_total"), 0, "nothing dropped from the session's queue");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_messages_and_read_positions() {
     let mongo = Mongo::for_test("offline").await;

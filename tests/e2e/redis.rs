@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use cistern_tests::{
-    configs, publish, publish_many, publish_paho, Broker, Received, Redis, RedisServer, Subscriber, SubscriberOptions,
+    configs, publish, publish_paho, Broker, Received, Redis, RedisServer, Subscriber, SubscriberOptions,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
@@ -196,31 +196,6 @@ fn pubsub_read_positions_per_subscriber() {
     assert_eq!(payloads(&got), ["p4"], "two gets what it missed, no more");
     let ids = redis.zrange(b"mqtt:msg:pubsub/a");
     assert_eq!(ids.len(), 4, "pubsub messages stay for the other subscribers: {ids:?}");
-}
-
-/// Backlogs three times the session's queue (`cistern.mqtt.max_mqueue_len`,
-/// 1000), one on a pubsub topic and one on a queue topic, reach a new
-/// subscriber in pages as it takes them: all, in order, once each, nothing
-/// dropped from the session's queue.
-#[test]
-fn backlogs_longer_than_the_session_queue_arrive_whole() {
-    let redis = Redis::for_test(15);
-    let broker = start(&redis, "backlog");
-    let count = 3_000;
-    for topic in ["pubsub/backlog", "queue/backlog"] {
-        publish_many(broker.port, "backlog-pub", topic, count, 4096, 1);
-        let stored = redis.zrange(&key(&["mqtt:msg:", topic]));
-        assert_eq!(stored.len(), count, "every acknowledged message on {topic} is stored");
-        let client = format!("backlog-sub-{}", topic.replace('/', "-"));
-        let mut sub = Subscriber::start(broker.port, &SubscriberOptions::new(&client, topic).timeout(300));
-        let got = sub.expect(count, Duration::from_secs(120));
-        let heads: Vec<String> = got.iter().map(|r| r.payload.chars().take(8).collect()).collect();
-        let sent: Vec<String> = (0..count).map(|i| format!("{i:08}")).collect();
-        assert_eq!(heads.len(), count, "the whole backlog on {topic} arrives");
-        assert!(heads == sent, "{topic}: in order, once each");
-        assert_eq!(sub.collect_for(QUIET).len(), count, "nothing more after the backlog on {topic}");
-    }
-    assert_eq!(broker.metric("cistern_queue_dropped_total"), 0, "nothing dropped from a session's queue");
 }
 
 /// A pubsub read position only moves forward: a client that acknowledges a

@@ -100,19 +100,3 @@ fn a_subscription_made_during_publishing_gets_each_message_once() {
     let missing: Vec<_> = sent.iter().filter(|p| !counts.contains_key(*p)).collect();
     assert!(missing.is_empty(), "never delivered: {missing:?}");
 }
-
-/// 20,000 stored messages of 4 KiB, twenty times the session's queue, reach
-/// a new subscriber in pages as it takes them: all, in order, once each.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_backlog_twenty_times_the_session_queue_arrives_whole() {
-    let e = env(scenarios::Setup::plain()).await;
-    scenarios::large_backlog(&e.broker, &e.store, 20_000, 4096).await;
-}
-
-/// 5,000 stored messages of 16 KiB (80 MB, more than a guest's 64 MiB of
-/// memory) reach a new subscriber whole: no page holds them all.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_backlog_larger_than_the_guests_memory_arrives_whole() {
-    let e = env(scenarios::Setup::plain()).await;
-    scenarios::large_backlog(&e.broker, &e.store, 5_000, 16 * 1024).await;
-}

@@ -18,5 +18,5 @@ pub mod store;
 
 pub use self::redis::{Redis, RedisServer};
 pub use broker::Broker;
-pub use mqtt::{publish, publish_many, publish_paho, Received, Subscriber, SubscriberOptions};
+pub use mqtt::{backlog_arrives_whole, publish, publish_many, publish_paho, Received, Subscriber, SubscriberOptions};
 pub use store::Store;

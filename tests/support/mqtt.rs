@@ -318,3 +318,19 @@ sys.exit(3 if failed else 0)
         .expect("/usr/bin/python3 runs (scripts/install-deps.sh installs python3-paho-mqtt)");
     assert!(out.status.success(), "paho publishes failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
 }
+
+/// Publishes a backlog of `count` QoS 1 messages of `size` bytes on `topic`
+/// from one connection (see [`publish_many`]), then asserts that a new
+/// subscriber `client` gets all of it from the store: every message once,
+/// in the order published, and nothing more.
+pub fn backlog_arrives_whole(port: u16, topic: &str, client: &str, count: usize, size: usize) {
+    publish_many(port, &format!("{client}-pub"), topic, count, size, 1);
+    let mut sub = Subscriber::start(port, &SubscriberOptions::new(client, topic).timeout(300));
+    let got = sub.expect(count, Duration::from_secs(120));
+    let heads: Vec<String> = got.iter().map(|r| r.payload.chars().take(8).collect()).collect();
+    let sent: Vec<String> = (0..count).map(|i| format!("{i:08}")).collect();
+    assert_eq!(heads.len(), count, "the whole backlog on {topic} arrives");
+    assert!(heads == sent, "{topic}: in order, once each");
+    assert!(got.iter().all(|r| r.payload.len() == size), "{topic}: each payload whole");
+    assert_eq!(sub.collect_for(Duration::from_secs(2)).len(), count, "nothing more after the backlog on {topic}");
+}

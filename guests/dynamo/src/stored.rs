@@ -46,10 +46,9 @@ pub fn from_item(item: &Item) -> Option<Message> {
 }
 
 /// Microseconds since the epoch at which the message was made, from its id
-/// (the host's ids are 16 hex digits of microseconds, then 4 of the node);
-/// `None` for an id of another shape.
+/// ([`cistern_guest::id_micros`]); `None` for an id of another shape.
 pub fn id_micros(id: &str) -> Option<u64> {
-    id.get(..16).filter(|_| id.len() == 20).and_then(|micros| u64::from_str_radix(micros, 16).ok())
+    cistern_guest::id_micros(id)
 }
 
 #[cfg(test)]

@@ -71,16 +71,13 @@ pub fn from_hash(reply: Reply) -> Option<Message> {
 
 /// The message's score in `mqtt:msg:${topic}`: the microseconds of its id.
 ///
-/// The host's ids are 16 hex digits of microseconds, then 4 of the node, so
-/// a score is exact in a double (until the year 2255), and Redis orders
+/// The host's ids begin with 16 hex digits of microseconds
+/// ([`cistern_guest::id_micros`]), so a score is exact in a double (until the year 2255), and Redis orders
 /// members of equal score by the member itself: reading by score gives the
 /// messages in id order, which is the order they were published in. An id
 /// of another shape falls back to the message's timestamp.
 pub fn score(id: &str, timestamp_ms: u64) -> u64 {
-    id.get(..16)
-        .filter(|_| id.len() == 20)
-        .and_then(|micros| u64::from_str_radix(micros, 16).ok())
-        .unwrap_or(timestamp_ms.saturating_mul(1000))
+    cistern_guest::id_micros(id).unwrap_or(timestamp_ms.saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -92,6 +89,7 @@ mod tests {
     fn scores() {
         assert_eq!(score("00060A24181E4000ABCD", 0), 0x00060A24181E4000);
         assert!(score("00060A24181E4001ABCD", 0) > score("00060A24181E4000FFFF", 0));
+        assert_eq!(score("00060A24181E40000123456789ABCDEF", 0), 0x00060A24181E4000);
         assert_eq!(score("not-an-id", 1_700_000_000_123), 1_700_000_000_123_000);
     }
 }

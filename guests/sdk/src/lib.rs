@@ -150,3 +150,14 @@ impl<T: Batch> batch_bindings::Guest for T {
         <T as Batch>::handle_batch(ctx, events)
     }
 }
+
+/// The microseconds since the epoch that begin a message id the host made:
+/// 16 hex digits of them, then 16 naming the node and the process (4 naming
+/// the node, in ids that earlier builds of cistern made). `None` for an id of another
+/// shape (another writer's).
+pub fn id_micros(id: &str) -> Option<u64> {
+    let hex = id.len() == 32 || id.len() == 20;
+    id.get(..16)
+        .filter(|_| hex && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+}

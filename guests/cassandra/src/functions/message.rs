@@ -2,6 +2,7 @@
 //! their offline fetch, and each client's acknowledged position per topic
 //! in `acked`: a fetch returns what came after it.
 
+use cistern_guest::page::Page;
 use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Message, Outcome};
 
 use crate::db::{self, text, Value};
@@ -87,33 +88,59 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error>
         vec![filter.clone()]
     };
 
+    // Paged (see `cistern_guest::page`): the position is the last msgid delivered.
+    let mut page = Page::begin(String::new())?;
+    let resume = (!page.position.is_empty()).then(|| page.position.clone());
+    let left = max.map(|m| m.saturating_sub(page.before));
+    if left == Some(0) {
+        return Ok(Outcome::none());
+    }
+    // No topic gives a page more than the page holds.
+    let per_topic = match (left, page.limit()) {
+        (Some(l), Some(p)) => Some(l.min(p)),
+        (l, p) => l.or(p),
+    };
+
     let statement =
         format!("SELECT {} FROM msg WHERE topic = ? AND msgid > ? ORDER BY msgid ASC LIMIT ?", stored::COLUMNS);
     let mut found: Vec<Message> = Vec::new();
+    let mut topic_has_more = false;
     for topic in &topics {
         let acked = position(pool, &sub.client.clientid, topic)?;
-        // Past both the acknowledged position and the time range's start.
-        let mut after = acked.into_iter().chain(since.clone()).max().unwrap_or_default();
+        // Past the acknowledged position, the time range's start and the previous page.
+        let mut after = acked.into_iter().chain(since.clone()).chain(resume.clone()).max().unwrap_or_default();
         let mut taken = 0u64;
         loop {
-            let page = max.map_or(PAGE, |m| m - taken).clamp(1, PAGE);
-            let rows = db::query(pool, &statement, &[text(topic), text(&after), Value::Int(page as i32)])?;
+            let read = per_topic.map_or(PAGE, |m| m - taken).clamp(1, PAGE);
+            let rows = db::query(pool, &statement, &[text(topic), text(&after), Value::Int(read as i32)])?;
             for m in rows.iter().filter_map(stored::from_row) {
                 after.clone_from(&m.id);
                 taken += 1;
                 found.push(m);
             }
-            if (rows.len() as u64) < page || max.is_some_and(|m| taken >= m) {
+            if (rows.len() as u64) < read {
+                break;
+            }
+            if per_topic.is_some_and(|m| taken >= m) {
+                topic_has_more = true;
                 break;
             }
         }
     }
     // The host's ids sort in the order their messages were published.
     found.sort_by(|a, b| a.id.cmp(&b.id));
-    if let Some(m) = max {
-        found.truncate(m as usize);
+    let mut found = found.into_iter().peekable();
+    let mut outcome = Outcome::none();
+    for m in page.fitting(&mut found, left.unwrap_or(u64::MAX)) {
+        page.add(&m);
+        page.position.clone_from(&m.id);
+        outcome.deliver.push(m);
     }
-    Ok(Outcome { deliver: found, ..Outcome::none() })
+    let max_reached = left.is_some_and(|l| page.delivered() - page.before >= l);
+    if !max_reached && (found.peek().is_some() || topic_has_more) && !outcome.deliver.is_empty() {
+        page.more();
+    }
+    Ok(outcome)
 }
 
 /// `on_message_acked`: move this client's position on the message's topic

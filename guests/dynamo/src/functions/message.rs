@@ -4,6 +4,7 @@
 //! removed and the client's last acknowledged message on the topic is kept
 //! in `mqtt_acked`.
 
+use cistern_guest::page::Page;
 use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Message, Outcome};
 
 use crate::db::{self, expr, s, Item, Value, ACKED, MSG, TOPIC_MSG};
@@ -63,14 +64,25 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error>
         (Some(since), Some(micros)) => micros / 1000 >= since,
         _ => true,
     };
+    // Paged (see `cistern_guest::page`): the position is the last msgid delivered.
+    let mut page = Page::begin(String::new())?;
+    let left = max.map(|m| (m as u64).saturating_sub(page.before));
+    if left == Some(0) {
+        return Ok(Outcome::none());
+    }
     // The host's ids sort in the order their messages were published.
-    let mut ids: Vec<String> = maps.iter().flat_map(|i| db::strings(i, "MsgId")).filter(|id| recent(id)).collect();
+    let mut ids: Vec<String> = maps
+        .iter()
+        .flat_map(|i| db::strings(i, "MsgId"))
+        .filter(|id| recent(id) && (page.position.is_empty() || *id > page.position))
+        .collect();
     ids.sort();
     ids.dedup();
 
     let mut outcome = Outcome::none();
-    for page in ids.chunks(PAGE) {
-        let keys: Vec<Item> = page.iter().map(|id| db::item([("msgid", s(id))])).collect();
+    let read_at_once = page.limit().map_or(PAGE, |l| (l as usize).min(PAGE));
+    for chunk in ids.chunks(read_at_once) {
+        let keys: Vec<Item> = chunk.iter().map(|id| db::item([("msgid", s(id))])).collect();
         // Ids whose item is gone were acknowledged by another subscriber of the queue.
         let mut found: Vec<Message> = db::batch_get(pool, MSG, &keys)?
             .iter()
@@ -79,11 +91,19 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error>
             .filter(|m| stored::id_micros(&m.id).is_some() || since_ms.is_none_or(|s| m.timestamp_ms + 999 >= s))
             .collect();
         found.sort_by(|a, b| a.id.cmp(&b.id));
-        for m in found {
+        let mut found = found.into_iter().peekable();
+        let room = left.map_or(u64::MAX, |l| l - (page.delivered() - page.before));
+        for m in page.fitting(&mut found, room) {
+            page.add(&m);
+            page.position.clone_from(&m.id);
             outcome.deliver.push(m);
-            if max.is_some_and(|max| outcome.deliver.len() >= max) {
-                return Ok(outcome);
-            }
+        }
+        if left.is_some_and(|l| page.delivered() - page.before >= l) {
+            return Ok(outcome);
+        }
+        if found.peek().is_some() || page.is_full() {
+            page.more();
+            return Ok(outcome);
         }
     }
     Ok(outcome)

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use cistern_guest::page::Page;
 use cistern_guest::{settings, wrong_hook, Context, Error, Event, Message, Outcome};
 use serde_json::{json, Map, Value};
 
@@ -21,14 +22,11 @@ use crate::payload;
 /// Documents read per round trip while fetching; a fetch pages until it has what it needs.
 const PAGE: u64 = 500;
 
-/// A message's `_id` and read position: the first 16 hex digits of the
-/// host's message id (microseconds, never repeated on one node; the last 4
-/// name the node). An id of another shape takes its timestamp's microseconds.
+/// A message's `_id` and read position: the microseconds that begin the
+/// host's message id ([`cistern_guest::id_micros`]; never repeated on one
+/// node). An id of another shape takes its timestamp's microseconds.
 pub fn position(id: &str, timestamp_ms: u64) -> i64 {
-    id.get(..16)
-        .filter(|_| id.len() == 20)
-        .and_then(|micros| i64::from_str_radix(micros, 16).ok())
-        .unwrap_or(timestamp_ms.saturating_mul(1000) as i64)
+    cistern_guest::id_micros(id).map_or(timestamp_ms.saturating_mul(1000) as i64, |micros| micros as i64)
 }
 
 /// `on_message_publish` (`min_qos` 1) and `on_message_store` (`min_qos` 0).
@@ -114,18 +112,21 @@ pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
         query.insert("arrived".into(), json!({"$gte": since}));
     }
     // Compared with a number, `_id` also leaves out documents whose `_id` is not one.
-    let mut after = if wildcard { i64::MIN } else { positions.get(filter).copied().unwrap_or(i64::MIN) };
+    let start = if wildcard { i64::MIN } else { positions.get(filter).copied().unwrap_or(i64::MIN) };
+    // Paged (see `cistern_guest::page`): the position is the last `_id` read.
+    let mut page = Page::begin(start)?;
+    page.position = page.position.max(start);
 
     let mut outcome = Outcome::none();
     loop {
-        let wanted = max.map_or(PAGE, |m| m - outcome.deliver.len() as u64);
-        let page = wanted.clamp(1, PAGE);
-        query.insert("_id".into(), json!({"$gt": after}));
-        let docs = db.find("mqtt_msg", &Value::Object(query.clone()), &json!({"_id": 1}), page as u32)?;
-        let full_page = docs.len() as u64 == page;
+        let wanted = max.map_or(PAGE, |m| m.saturating_sub(page.delivered()));
+        let read = wanted.min(page.limit().unwrap_or(PAGE)).clamp(1, PAGE);
+        query.insert("_id".into(), json!({"$gt": page.position}));
+        let docs = db.find("mqtt_msg", &Value::Object(query.clone()), &json!({"_id": 1}), read as u32)?;
+        let full_read = docs.len() as u64 == read;
         for d in &docs {
             let Some(id) = d.int("_id") else { continue };
-            after = after.max(id);
+            page.position = page.position.max(id);
             let message = message_from_doc(d);
             if !cistern_topic::matches(filter, &message.topic) {
                 continue;
@@ -133,12 +134,17 @@ pub fn fetch(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
             if positions.get(&message.topic).is_some_and(|acked| id <= *acked) {
                 continue;
             }
+            page.add(&message);
             outcome.deliver.push(message);
-            if max.is_some_and(|m| outcome.deliver.len() as u64 >= m) {
+            if max.is_some_and(|m| page.delivered() >= m) {
+                return Ok(outcome);
+            }
+            if page.is_full() {
+                page.more();
                 return Ok(outcome);
             }
         }
-        if !full_page {
+        if !full_read {
             return Ok(outcome);
         }
     }
