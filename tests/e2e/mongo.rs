@@ -167,7 +167,7 @@ async fn offline_messages_and_read_positions() {
         ("away/0", "away-pub", 1)
     );
     assert_eq!(first.get("retain"), Some(&Bson::Boolean(false)));
-    assert_eq!(first.get_str("msgid").unwrap().len(), 20);
+    assert_eq!(first.get_str("msgid").unwrap().len(), 32);
     assert!((int(first, "arrived") - now_secs()).abs() < 60, "arrived is now, in seconds");
     let ids: Vec<i64> = stored.iter().map(|d| int(d, "_id")).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "_id orders the messages: {ids:?}");

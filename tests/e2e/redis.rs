@@ -279,7 +279,7 @@ fn retained_lookup_and_delete() {
     let names: Vec<&str> = hash.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(names, ["id", "from", "qos", "topic", "retain", "payload", "ts"]);
     let field = |name: &str| hash.iter().find(|(f, _)| f == name).map(|(_, v)| v.as_str()).unwrap();
-    assert_eq!(field("id").len(), 20);
+    assert_eq!(field("id").len(), 32);
     assert_eq!(
         (field("from"), field("qos"), field("topic"), field("retain"), field("payload")),
         ("ret-pub", "1", "ret/x/1", "1", "v1")

@@ -10,12 +10,12 @@ use rmqtt::context::ServerContext;
 use rmqtt::hook::{HookResult, Parameter, ReturnType};
 use rmqtt::inflight::MomentStatus;
 use rmqtt::session::Session;
-use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, PublishResult, Subscribe};
+use rmqtt::types::{From, Id, Message as SessionMessage, PublishAclResult, PublishResult, Reason, Subscribe};
 use tokio::sync::Semaphore;
 
 use super::away::AwaySessions;
 use super::feed::Feeds;
-use super::live::{self, Publishing};
+use super::live::{self, Overlap, Publishing};
 use super::order::ClientOrder;
 use super::restore::{Pending, Restore};
 use super::retained_properties::RetainedProperties;
@@ -44,6 +44,8 @@ pub struct Adapter {
     publishing: Publishing,
     /// Fetched messages handed to sessions and not yet delivered (see `feed`).
     feeds: Feeds,
+    /// Messages a new subscription might get both live and fetched (see `live`).
+    overlap: Overlap,
 }
 
 /// QoS 0 messages that may be in the background at once; past that, in line.
@@ -81,6 +83,7 @@ impl Adapter {
             retained,
             away: AwaySessions::default(),
             publishing: Publishing::default(),
+            overlap: Overlap::default(),
         }
     }
 
@@ -104,6 +107,7 @@ impl Adapter {
             }
             Parameter::ClientDisconnected(s, _reason) => {
                 self.feeds.forget(&s.id.client_id);
+                self.overlap.forget(&s.id.client_id);
                 // In the background, in this client's turn: see `order`.
                 let turn = self.order.turn(&s.id.client_id).await;
                 let (runtime, order, client) = (self.runtime.clone(), self.order.clone(), self.client(s).await);
@@ -124,6 +128,7 @@ impl Adapter {
             Parameter::SessionSubscribed(s, sub) => {
                 // The subscription is in the router already: from here on, messages come live.
                 let live_from = self.publishing.live_from(&self.runtime.ids);
+                self.overlap.subscribed(&s.id.client_id, &live_from);
                 let topic = sub.topic_filter.to_string();
                 let qos = convert::qos(sub.opts.qos());
                 let created = created_at(s).await;
@@ -146,6 +151,7 @@ impl Adapter {
             Parameter::SessionTerminated(s, _reason) => {
                 self.sessions.terminated(&s.id.client_id, created_at(s).await);
                 self.feeds.forget(&s.id.client_id);
+                self.overlap.forget(&s.id.client_id);
                 // In line, after client.disconnected is stored: the session task
                 // leaves the broker only once its end is written, so a client id
                 // that connects again at once asks the store (see `takeover`) after
@@ -270,6 +276,22 @@ impl Adapter {
                         tracing::debug!(client = %s.id.client_id, ?packet, "acknowledged a message with no cistern id")
                     }
                 }
+            }
+            Parameter::MessageExpiryCheck(s, _from, publish) if !publish.dup => {
+                // A first delivery still carries the id (`message.delivered` takes it out).
+                let twin = convert::stamped(publish).is_some_and(|id| self.overlap.is_twin(&s.id.client_id, &id));
+                if twin {
+                    tracing::debug!(client = %s.id.client_id, "a stored message came live too; delivered once");
+                    return (false, Some(HookResult::MessageExpiry));
+                }
+            }
+            Parameter::MessageDropped(Some(to), _from, publish, Reason::MessageExpiration) => {
+                // A twin of a message delivered already, or one whose MQTT 5 expiry
+                // passed: nothing the client should have had.
+                if let Some(id) = convert::stamped(publish) {
+                    self.feeds.taken(&to.client_id, &id);
+                }
+                tracing::debug!(client = %to.client_id, "not delivered: a twin, or expired");
             }
             Parameter::MessageDropped(Some(to), _from, publish, reason) => {
                 self.runtime.metrics.queue_dropped();

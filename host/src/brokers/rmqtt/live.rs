@@ -10,11 +10,14 @@
 //! finds the subscription), or else the next id. Stored messages from that
 //! id on are left out of what the subscription's actions return.
 //!
-//! Left: a publish whose hook returned before the bound was taken but whose
-//! forward reaches the router after the subscription did (microseconds,
-//! between rmqtt's hook and its router lookup) may still come twice.
+//! One window is left: a publish whose hook returned before the bound was
+//! taken but whose forward reaches the router after the subscription did
+//! (microseconds, between rmqtt's hook and its router lookup) comes live and
+//! from the store. [`Overlap`] catches that second copy at delivery (rmqtt's
+//! `message.expiry_check`, asked just before each delivery), for the ids just
+//! below the bound, where such a twin can be.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::message_id::MessageIds;
@@ -68,6 +71,49 @@ pub fn delivered_live(id: &str, bound: &str) -> bool {
     id.len() == bound.len() && id.bytes().all(|b| b.is_ascii_hexdigit()) && id >= bound
 }
 
+/// How far below a subscription's bound a message's id may lie and still have
+/// a live twin: its publish's hook returned before the bound was taken, and
+/// its forward was still on its way to the router.
+const TWIN_WINDOW_MICROS: u64 = 2_000_000;
+
+/// Per client, the ids delivered just below its newest subscription's bound
+/// (within [`TWIN_WINDOW_MICROS`]), so that a second copy of one of them,
+/// live and fetched, is dropped rather than delivered twice.
+#[derive(Default)]
+pub struct Overlap {
+    clients: Mutex<HashMap<String, Window>>,
+}
+
+struct Window {
+    lowest: String,
+    bound: String,
+    delivered: HashSet<String>,
+}
+
+impl Overlap {
+    /// A subscription of `client` starts with `bound` (see [`Publishing::live_from`]).
+    pub fn subscribed(&self, client: &str, bound: &str) {
+        let Some(micros) = bound.get(..16).and_then(|m| u64::from_str_radix(m, 16).ok()) else { return };
+        let lowest = format!("{:016X}", micros.saturating_sub(TWIN_WINDOW_MICROS));
+        let window = Window { lowest, bound: bound.to_owned(), delivered: HashSet::new() };
+        self.clients.lock().expect("overlap").insert(client.to_owned(), window);
+    }
+
+    /// The message is about to be delivered to `client`: whether it is a
+    /// second copy of one already delivered (then it must not be).
+    pub fn is_twin(&self, client: &str, id: &str) -> bool {
+        let mut clients = self.clients.lock().expect("overlap");
+        let Some(w) = clients.get_mut(client) else { return false };
+        let near = id.len() == w.bound.len() && id >= w.lowest.as_str() && id < w.bound.as_str();
+        near && !w.delivered.insert(id.to_owned())
+    }
+
+    /// The client's session ended.
+    pub fn forget(&self, client: &str) {
+        self.clients.lock().expect("overlap").remove(client);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +134,25 @@ mod tests {
         assert!(delivered_live(later.id(), &bound));
         assert!(!delivered_live("0000000000000001ABCD", &bound));
         assert!(!delivered_live("not-one-of-ours", &bound));
+    }
+
+    /// A message just below the bound is delivered once, its twin not;
+    /// messages far below it, and live ones, are not tracked.
+    #[test]
+    fn a_twin_just_below_the_bound_is_caught() {
+        let ids = MessageIds::new("n@h");
+        let just_below = ids.next();
+        let bound = Publishing::default().live_from(&ids);
+        let live = ids.next();
+        let overlap = Overlap::default();
+        overlap.subscribed("c", &bound);
+        assert!(!overlap.is_twin("c", &just_below), "the first copy goes");
+        assert!(overlap.is_twin("c", &just_below), "the second does not");
+        assert!(!overlap.is_twin("c", &live) && !overlap.is_twin("c", &live), "live messages are not tracked");
+        let old = format!("{:016X}{}", 1u64, &bound[16..]);
+        assert!(!overlap.is_twin("c", &old) && !overlap.is_twin("c", &old), "nor old ones");
+        assert!(!overlap.is_twin("other", &just_below), "nor another client's");
+        overlap.forget("c");
+        assert!(!overlap.is_twin("c", &just_below));
     }
 }

@@ -53,6 +53,7 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
         Type::MessageDelivered,
         Type::MessageAcked,
         Type::MessageDropped,
+        Type::MessageExpiryCheck,
         Type::OfflineMessage,
         Type::OfflineInflightMessages,
     ] {
