@@ -257,7 +257,7 @@ fn retained_lookup_and_delete() {
         (s(&r, "sender"), n(&r, "qos"), n(&r, "retain"), dynamo::payload(&r)),
         (Some("ret-pub".into()), Some(1), Some(1), b"v1".to_vec())
     );
-    assert_eq!(s(&r, "msgid").map(|m| m.len()), Some(20));
+    assert_eq!(s(&r, "msgid").map(|m| m.len()), Some(32));
 
     let got = Subscriber::start(broker.port, &SubscriberOptions::new("ret-sub-1", "dr/x/+").count(2)).finish();
     let mut seen: Vec<(String, String, bool)> =

@@ -100,3 +100,18 @@ fn a_subscription_made_during_publishing_gets_each_message_once() {
     let missing: Vec<_> = sent.iter().filter(|p| !counts.contains_key(*p)).collect();
     assert!(missing.is_empty(), "never delivered: {missing:?}");
 }
+
+/// A subscription to `a/#` gets what was stored on `a` itself (the parent
+/// level `#` matches), though the fetch narrows its scan by the filter's
+/// literal prefix (found by the `topic` fuzz target: the prefix was `a/`).
+#[test]
+fn a_multi_level_wildcard_fetches_its_parent_level() {
+    use cistern_tests::{publish, Subscriber, SubscriberOptions};
+    let broker = Broker::start(BIN, &configs::sqlite());
+    publish(broker.port, "lp-pub", "lp", b"parent", 1, false);
+    publish(broker.port, "lp-pub", "lp/child", b"child", 1, false);
+    let got = Subscriber::start(broker.port, &SubscriberOptions::new("lp-sub", "lp/#").count(2)).finish();
+    let mut payloads: Vec<String> = got.iter().map(|r| r.payload.clone()).collect();
+    payloads.sort();
+    assert_eq!(payloads, ["child", "parent"], "both stored messages, the parent level's included");
+}

@@ -57,6 +57,8 @@ pub fn has_wildcard(filter: &str) -> bool {
 /// filter matches starts with it, so a database can narrow its scan by it.
 pub fn literal_prefix(filter: &str) -> &str {
     match filter.find(['+', '#']) {
+        // `a/#` matches `a` itself too (the parent level), so its prefix stops before the `/`.
+        Some(i) if filter[i..].starts_with('#') => filter[..i].strip_suffix('/').unwrap_or(&filter[..i]),
         Some(i) => &filter[..i],
         None => filter,
     }
@@ -137,5 +139,9 @@ mod tests {
         assert!(filter_error("").is_some());
         assert_eq!(literal_prefix("a/b/+/c"), "a/b/");
         assert_eq!(literal_prefix("#"), "");
+        // Found by the `topic` fuzz target: `a/#` matches `a`, which does not start with `a/`.
+        assert_eq!(literal_prefix("a/#"), "a");
+        assert!(matches("a/#", "a") && "a".starts_with(literal_prefix("a/#")));
+        assert_eq!(literal_prefix("a/+/#"), "a/");
     }
 }
