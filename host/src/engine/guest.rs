@@ -567,13 +567,23 @@ mod tests {
                 })
             })
             .collect();
-        let started = std::time::Instant::now();
-        let answer = guest.call(scope(), &ctx, &connected(rounds)).await;
-        let took = started.elapsed();
+        // The scheduler favours a thread that slept: let the hogs run first,
+        // and try a few times until one call overruns its budget on the clock.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut slowest = Duration::ZERO;
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            let answer = guest.call(scope(), &ctx, &connected(rounds)).await;
+            let took = started.elapsed();
+            assert!(answer.is_ok(), "charged for waiting: {answer:?} (alone {alone:?}, loaded {took:?})");
+            slowest = slowest.max(took);
+            if took > limits.cpu_time {
+                break;
+            }
+        }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         hogs.into_iter().for_each(|h| h.join().unwrap());
-        assert!(answer.is_ok(), "charged for waiting: {answer:?} (alone {alone:?}, loaded {took:?})");
-        assert!(took > limits.cpu_time, "the machine was not busy enough to show it: {took:?} against {alone:?}");
+        assert!(slowest > limits.cpu_time, "the machine was not busy enough to show it: {slowest:?} against {alone:?}");
     }
 
     /// Events that arrive while the action's calls are busy go to the guest
