@@ -50,8 +50,12 @@ pub fn bind_markers(
         let param = Param::at(&after[2..close], point)?;
         let mut after = &after[close + 1..];
         let mut before = before;
+        // An odd count of quotes so far means the placeholder sits inside a
+        // literal (a doubled quote inside one counts twice, so it cancels).
+        // Only a literal that is exactly the placeholder loses its quotes:
+        // `'a'${x}'b'` has two literals beside it, which stay as written.
         let in_literal = (text.matches('\'').count() + before.matches('\'').count()) % 2 == 1;
-        if before.ends_with('\'') && after.starts_with('\'') {
+        if in_literal && before.ends_with('\'') && after.starts_with('\'') {
             before = &before[..before.len() - 1];
             after = &after[1..];
         } else if in_literal {

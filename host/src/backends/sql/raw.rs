@@ -175,5 +175,8 @@ mod tests {
         }
         let ok = compile("values('it''s', '${clientid}', ${username})", Dialect::Postgres, point).unwrap();
         assert_eq!(ok.text, "values('it''s', $1, $2)");
+        // Between two literals, the quotes belong to them, not to the placeholder.
+        let between = compile("values('a'${clientid}'b', ''${username}'')", Dialect::Mysql, point).unwrap();
+        assert_eq!(between.text, "values('a'?'b', ''?'')");
     }
 }
