@@ -435,6 +435,55 @@ async fn hostile_ids_and_topics_are_stored_verbatim() {
 /// a QoS 1 message meanwhile is acknowledged into the outbox; once the
 /// server comes, it is stored, then what follows. (No schema: MongoDB makes
 /// a collection on its first insert, and cistern's replay gets there first.)
+/// Two nodes writing one database in the same microsecond: the ids differ
+/// in their node part only, and these two fold to the same 10 bits of
+/// `_id`. Both are stored, each once (a replay of either adds nothing), and
+/// the second sorts right after the first. Before, the second was refused
+/// as "`_id` already holds message ..." and lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn same_microsecond_on_two_nodes_keeps_both() {
+    use cistern::model::{Client, Event, Message};
+    let mongo = Mongo::for_test("twonodes").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let text = format!(
+        "{}backend.mongo.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n",
+        mongo.pool_lines("pool1")
+    );
+    let config = cistern::config::Config::from_text("two.conf", &text, dir.path()).expect("config");
+    let runtime = cistern::runtime::Runtime::with_config(config, None).await.expect("runtime");
+    let micros = "00064A0B1C2D3E4F";
+    let publish = |node: &str, payload: &'static str| Event::MessagePublish {
+        client: Client {
+            clientid: format!("pub-{node}"),
+            username: None,
+            peerhost: None,
+            node: node.into(),
+            clean_start: true,
+            persistent: false,
+        },
+        message: Message {
+            // Node parts 0 and 0x401 fold to the same low bits.
+            id: format!("{micros}{}", if node == "a" { "0000000000000000" } else { "0000000000000401" }),
+            topic: "two/nodes".into(),
+            payload: payload.as_bytes().to_vec().into(),
+            qos: 1,
+            retain: false,
+            sender: format!("pub-{node}"),
+            timestamp_ms: 1_767_225_600_000,
+        },
+    };
+    for (node, payload) in [("a", "from a"), ("b", "from b"), ("b", "from b"), ("a", "from a")] {
+        let outcome = runtime.handle(publish(node, payload)).await;
+        assert!(outcome.refused.is_none(), "{node}: {outcome:?}");
+    }
+    let stored = mongo.find("mqtt_msg", doc! {"topic": "two/nodes"}).await;
+    let got: Vec<(i64, &str)> = stored.iter().map(|d| (int(d, "_id"), d.get_str("payload").unwrap())).collect();
+    assert_eq!(got.len(), 2, "each stored once: {got:?}");
+    assert_eq!((got[0].1, got[1].1), ("from a", "from b"));
+    assert_eq!(got[1].0, got[0].0 + 1, "the second takes the next _id: {got:?}");
+    assert_eq!(got[0].0 >> 10, i64::from_str_radix(micros, 16).unwrap(), "_id begins with the microseconds");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_down_at_start_is_connected_when_it_comes() {
     let server = FerretServer::not_started();

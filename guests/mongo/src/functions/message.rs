@@ -2,12 +2,15 @@
 //! client's read position per topic in `mqtt_acked`.
 //!
 //! A message's `_id` (the seed's `_id: int`) is the microsecond stamp of
-//! its id (see [`position`]): unique on a node and in the order the broker
-//! took the messages, so `mqtt_acked.mongo_id`, the `_id` of the last
-//! message a client acknowledged on a topic, orders them as EMQX's counter
-//! did. Storing a message is an insert keyed by that `_id`: a replay from
-//! the outbox finds it there and stores nothing twice, with no index of
-//! the user's needed.
+//! its id shifted left by 10 bits, the low 10 taken from the id's node and
+//! run (see [`position`]): in the order the broker took the messages, so
+//! `mqtt_acked.mongo_id`, the `_id` of the last message a client
+//! acknowledged on a topic, orders them as EMQX's counter did. Storing a
+//! message is an insert keyed by that `_id`: a replay from the outbox finds
+//! it there and stores nothing twice, with no index of the user's needed.
+//! Two nodes writing one database in the same microsecond get different
+//! `_id`s but for one chance in 1,024; then the second takes the next free
+//! `_id` ([`PROBES`]), so neither message is lost.
 
 use std::collections::HashMap;
 
@@ -24,10 +27,23 @@ const PAGE: u64 = 500;
 
 /// A message's `_id` and read position: the microseconds that begin the
 /// host's message id ([`cistern_guest::id_micros`]; never repeated on one
-/// node). An id of another shape takes its timestamp's microseconds.
+/// node), times 1,024, plus 10 bits folded from the rest of the id (its
+/// node and run). An id of another shape takes its timestamp's
+/// microseconds. Microseconds since 1970 need 51 bits, so this stays well
+/// inside an `int64` (and older `_id`s, the bare microseconds, all sort
+/// before newer ones).
 pub fn position(id: &str, timestamp_ms: u64) -> i64 {
-    cistern_guest::id_micros(id).map_or(timestamp_ms.saturating_mul(1000) as i64, |micros| micros as i64)
+    let (micros, origin) = match cistern_guest::id_micros(id) {
+        Some(micros) => (micros, u64::from_str_radix(&id[16..], 16).unwrap_or(0)),
+        None => (timestamp_ms.saturating_mul(1000), 0),
+    };
+    let folded = (origin ^ (origin >> 10) ^ (origin >> 20) ^ (origin >> 30) ^ (origin >> 40) ^ (origin >> 50)) & 0x3ff;
+    (micros.min(i64::MAX as u64 >> 10) << 10 | folded) as i64
 }
+
+/// How many `_id`s after its own a message may take when another message
+/// holds its own already (another node, the same microsecond, the same 10 bits).
+const PROBES: i64 = 8;
 
 /// `on_message_publish` (`min_qos` 1) and `on_message_store` (`min_qos` 0).
 pub fn publish(db: &Db, ctx: &Context, event: &Event, min_qos: u8) -> Result<Outcome, Error> {
@@ -49,26 +65,38 @@ pub fn publish(db: &Db, ctx: &Context, event: &Event, min_qos: u8) -> Result<Out
     fields.insert("payload".into(), Value::Null);
     fields.insert("arrived".into(), json!(m.timestamp_ms / 1000));
     let mut doc = Doc::new(fields);
-    let as_document = payload::set(&mut doc, &m.payload, payload::format(ctx)?);
-    let inserted = match db.insert_one("mqtt_msg", doc.clone()) {
-        Err(e @ Error::Unavailable(_)) => return Err(e),
-        Err(e) if as_document => {
-            // A JSON object the server will not hold as a document (a field
-            // name it refuses, too deep): the payload is kept as text instead.
-            cistern_guest::warn(&format!("message {} on {:?}: payload stored as a string: {e:?}", m.id, m.topic));
-            payload::set_text(&mut doc, &m.payload);
-            db.insert_one("mqtt_msg", doc)?
+    let mut as_document = payload::set(&mut doc, &m.payload, payload::format(ctx)?);
+    let mut taken = Vec::new();
+    for at in id..id.saturating_add(PROBES) {
+        doc.fields.insert("_id".into(), json!(at));
+        let inserted = match db.insert_one("mqtt_msg", doc.clone()) {
+            Err(e @ Error::Unavailable(_)) => return Err(e),
+            Err(e) if as_document => {
+                // A JSON object the server will not hold as a document (a field
+                // name it refuses, too deep): the payload is kept as text instead.
+                cistern_guest::warn(&format!("message {} on {:?}: payload stored as a string: {e:?}", m.id, m.topic));
+                payload::set_text(&mut doc, &m.payload);
+                as_document = false;
+                db.insert_one("mqtt_msg", doc.clone())?
+            }
+            other => other?,
+        };
+        if inserted {
+            return Ok(Outcome::none());
         }
-        other => other?,
-    };
-    if !inserted {
         // Stored before (a replay), unless another message took this `_id`.
-        let there = db.find("mqtt_msg", &json!({"_id": id}), &json!({}), 1)?;
-        if let Some(other) = there.first().and_then(|d| d.str("msgid")).filter(|other| *other != m.id) {
-            return Err(Error::Other(format!("mqtt_msg _id {id} already holds message {other}, not {}", m.id)));
+        let there = db.find("mqtt_msg", &json!({"_id": at}), &json!({}), 1)?;
+        match there.first().and_then(|d| d.str("msgid")) {
+            Some(other) if other != m.id => taken.push(other.to_string()),
+            _ => return Ok(Outcome::none()),
         }
     }
-    Ok(Outcome::none())
+    Err(Error::Other(format!(
+        "mqtt_msg _id {id} to {} are taken by other messages ({}), so message {} has no place",
+        id.saturating_add(PROBES - 1),
+        taken.join(", "),
+        m.id
+    )))
 }
 
 /// `on_message_fetch`: the stored messages on the subscribed filter that
@@ -186,8 +214,21 @@ mod tests {
     /// Positions follow ids in time; an id of another shape takes its timestamp.
     #[test]
     fn positions() {
-        assert_eq!(position("00060A24181E4000ABCD", 0), 0x00060A24181E4000);
+        assert_eq!(position("00060A24181E4000ABCD", 0) >> 10, 0x00060A24181E4000);
         assert!(position("00060A24181E4001ABCD", 0) > position("00060A24181E4000FFFF", 0));
-        assert_eq!(position("not-an-id", 1_700_000_000_123), 1_700_000_000_123_000);
+        assert_eq!(position("not-an-id", 1_700_000_000_123), 1_700_000_000_123_000 << 10);
+        let now = "00064A0B1C2D3E4F";
+        // Bare microseconds (the `_id`s written before) sort before any new one.
+        assert!(position(&format!("{now}00000000ABCDEF01"), 0) > 0x0006_4A0B_1C2D_3E4F);
+    }
+
+    /// Nodes (and runs) writing in the same microsecond mostly get `_id`s of their own.
+    #[test]
+    fn same_microsecond_other_nodes() {
+        let now = "00064A0B1C2D3E4F";
+        let ids: std::collections::HashSet<i64> =
+            (0..64u64).map(|node| position(&format!("{now}{:08X}1234ABCD", node * 0x0101_0101), 0)).collect();
+        assert!(ids.len() > 56, "64 nodes, {} distinct _ids", ids.len());
+        assert!(ids.iter().all(|id| id >> 10 == 0x0006_4A0B_1C2D_3E4F));
     }
 }
