@@ -55,3 +55,9 @@ mod seed_tables {
         scenarios::text_payload_refuses(&e.broker, &e.store, "mysql", &refused).await;
     }
 }
+
+/// Results are capped in bytes while they are read (see `sql::MAX_RESULT_BYTES`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_too_large_is_refused() {
+    scenarios::a_result_too_large_is_refused(TestDb::mysql(), "mysql", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT REPEAT('x', 1048576) FROM n").await;
+}

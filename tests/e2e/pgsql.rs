@@ -161,3 +161,14 @@ async fn raw_payload_takes_its_column_type() {
     assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.pgsql.hook.message.publish.1\"}"), 0);
     assert!(broker.log().contains("is text in this statement, and the payload is not UTF-8"), "{}", broker.log());
 }
+
+/// Results are capped in bytes while they are read (see `sql::MAX_RESULT_BYTES`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_too_large_is_refused() {
+    scenarios::a_result_too_large_is_refused(
+        TestDb::postgres(),
+        "pgsql",
+        "SELECT repeat('x', 1048576) FROM generate_series(1, {n})",
+    )
+    .await;
+}

@@ -539,3 +539,19 @@ pub async fn large_backlog(broker: &Broker, store: &Store, count: usize, size: u
     assert_eq!(late.len(), count, "nothing more after the backlog");
     assert_eq!(broker.metric("cistern_queue_dropped_total"), 0, "nothing dropped from the session's queue");
 }
+
+/// A query whose result passes 32 MiB (40 rows of 1 MiB, made by the
+/// server) is given up with an error that says so, on the broker's own
+/// pool; 30 of those rows come whole.
+pub async fn a_result_too_large_is_refused(db: cistern_tests::databases::TestDb, backend: &str, rows: &str) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config =
+        cistern::config::Config::from_text("size.conf", &db.pool_config(backend, "pool1"), dir.path()).expect("config");
+    let runtime = cistern::runtime::Runtime::with_config(config, None).await.expect("runtime");
+    let pool: cistern::backends::SqlPool = runtime.loaded().pool_as(backend, "pool1").expect("the pool");
+    let big = pool.query(&rows.replace("{n}", "40"), vec![]).await.unwrap_err();
+    assert!(big.to_string().contains("more than 32 MiB (after 33 rows); page it with LIMIT"), "{big}");
+    let fits = pool.query(&rows.replace("{n}", "30"), vec![]).await.expect("30 MiB fit");
+    assert_eq!(fits.len(), 30);
+    assert!(fits.iter().all(|r| matches!(&r[0], cistern::backends::SqlValue::Text(t) if t.len() == 1 << 20)));
+}

@@ -17,6 +17,42 @@ use crate::backends::{mysql, pgsql, sqlite};
 /// The most rows one query may return to a guest; a guest pages past it.
 pub const MAX_ROWS: usize = 100_000;
 
+/// The most bytes of values one query may return (text and blobs at their
+/// length, anything else at 8): rows are counted as they are read, so a
+/// result past it is given up before the host holds more, and the guest,
+/// whose memory is capped as well, never gets it. One value alone is
+/// bounded by the database's own limit (`max_allowed_packet` in MySQL, 1 GB
+/// a field in PostgreSQL), which the driver reads whole.
+pub const MAX_RESULT_BYTES: usize = 32 << 20;
+
+/// What a query has returned so far, against [`MAX_ROWS`] and [`MAX_RESULT_BYTES`].
+#[derive(Debug, Default)]
+pub struct ResultSize {
+    rows: usize,
+    bytes: usize,
+}
+
+impl ResultSize {
+    /// Counts one more row; an error once the result is past either limit.
+    pub fn add(&mut self, row: &[SqlValue]) -> Result<(), SqlError> {
+        self.rows += 1;
+        self.bytes += row.iter().map(SqlValue::size).sum::<usize>();
+        if self.rows > MAX_ROWS {
+            return Err(SqlError::TooLarge(format!(
+                "the query returned more than {MAX_ROWS} rows; page it with LIMIT"
+            )));
+        }
+        if self.bytes > MAX_RESULT_BYTES {
+            return Err(SqlError::TooLarge(format!(
+                "the query returned more than {} MiB (after {} rows); page it with LIMIT",
+                MAX_RESULT_BYTES >> 20,
+                self.rows
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A pool of one of the SQL databases.
 #[derive(Clone, Debug)]
 pub enum SqlPool {
@@ -104,8 +140,9 @@ pub enum SqlError {
     /// The database refused the statement.
     #[error("{0}")]
     Statement(String),
-    #[error("the query returned more than {MAX_ROWS} rows; page it with LIMIT")]
-    TooManyRows,
+    /// The result is past [`MAX_ROWS`] or [`MAX_RESULT_BYTES`].
+    #[error("{0}")]
+    TooLarge(String),
     /// The statement lost to a concurrent one (a deadlock, a serialization
     /// failure, a lock wait that timed out) and was rolled back: run again,
     /// it succeeds. [`conflicts::retried`] does; callers never see it.

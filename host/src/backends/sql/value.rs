@@ -24,4 +24,13 @@ impl SqlValue {
     pub fn millis(t: NaiveDateTime) -> i64 {
         t.and_utc().timestamp_millis()
     }
+
+    /// What the value weighs in a result: text and blobs their length, anything else 8.
+    pub fn size(&self) -> usize {
+        match self {
+            SqlValue::Text(s) => s.len(),
+            SqlValue::Bytes(b) => b.len(),
+            _ => 8,
+        }
+    }
 }

@@ -107,6 +107,23 @@ mod tests {
         );
     }
 
+    /// A result past 32 MiB is given up as it is read, with an error that
+    /// says what to do; one just under it comes whole.
+    #[tokio::test]
+    async fn a_result_too_large_is_refused_while_read() {
+        let db = memory();
+        let insert = "INSERT INTO mqtt_msg(msgid, topic, payload, arrived) VALUES (?, 'big', ?, 0)";
+        for i in 0..34 {
+            execute(&db, insert, vec![SqlValue::Text(format!("m{i}")), SqlValue::Bytes(vec![7; 1 << 20])])
+                .await
+                .unwrap();
+        }
+        let all = query(&db, "SELECT payload FROM mqtt_msg", vec![]).await.unwrap_err();
+        assert!(all.to_string().contains("more than 32 MiB (after 33 rows); page it with LIMIT"), "{all}");
+        let under = query(&db, "SELECT payload FROM mqtt_msg LIMIT 31", vec![]).await.unwrap();
+        assert_eq!(under.len(), 31);
+    }
+
     /// A statement the database refuses fails alone: the statements grouped
     /// with it in one transaction are committed all the same.
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::backends::sql::{Batch, SqlError, SqlValue, MAX_ROWS};
+use crate::backends::sql::{Batch, ResultSize, SqlError, SqlValue};
 
 /// The most statements one transaction takes.
 const MAX_GROUP: usize = 512;
@@ -115,13 +115,12 @@ fn perform(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
                 .collect();
             let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(value))).map_err(to_error)?;
             let mut out = Vec::new();
+            let mut size = ResultSize::default();
             while let Some(row) = rows.next().map_err(to_error)? {
-                if out.len() == MAX_ROWS {
-                    return Err(SqlError::TooManyRows);
-                }
                 let values = (0..declared.len())
                     .map(|i| row.get_ref(i).map(|v| decode(v, declared[i])).map_err(to_error))
                     .collect::<Result<Vec<_>, _>>()?;
+                size.add(&values)?;
                 out.push(values);
             }
             Ok(Answer::Rows(out))
@@ -196,7 +195,7 @@ fn clone_error(e: &SqlError) -> SqlError {
     match e {
         SqlError::Unavailable(m) => SqlError::Unavailable(m.clone()),
         SqlError::Statement(m) => SqlError::Statement(m.clone()),
-        SqlError::TooManyRows => SqlError::TooManyRows,
+        SqlError::TooLarge(m) => SqlError::TooLarge(m.clone()),
         SqlError::Conflict(m) => SqlError::Conflict(m.clone()),
     }
 }
