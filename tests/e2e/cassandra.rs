@@ -376,3 +376,32 @@ fn wait_drained(broker: &Broker, limit: Duration) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A query whose result passes 32 MiB is given up as its pages come, with
+/// an error that says so; 30 of the same 1 MiB rows come whole.
+#[test]
+fn a_result_too_large_is_refused() {
+    use cistern::backends::cassa::operations::{query, Bind};
+    let k = Keyspace::create();
+    let big = "x".repeat(1 << 20);
+    for i in 0..40 {
+        k.run(
+            &format!("INSERT INTO {}.msg (topic, msgid, payload) VALUES ('big', ?, ?)", k.name),
+            (format!("m{i:02}"), &big),
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let text = format!("backend.ecql.pool1.nodes = {}\nbackend.ecql.pool1.keyspace = {}\n", k.nodes, k.name);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = cistern::config::Config::from_text("size.conf", &text, dir.path()).expect("config");
+        let runtime = cistern::runtime::Runtime::with_config(config, None).await.expect("runtime");
+        let pool: cistern::backends::cassa::CassaPool = runtime.loaded().pool_as("ecql", "pool1").expect("the pool");
+        let all = format!("SELECT payload FROM {}.msg WHERE topic = ?", k.name);
+        let e = query(&pool, &all, vec![Bind::Text("big".into())]).await.unwrap_err();
+        assert!(e.to_string().contains("more than 32 MiB after 32 rows; page with LIMIT"), "{e}");
+        let rows = query(&pool, &format!("{all} LIMIT 30"), vec![Bind::Text("big".into())]).await.expect("30 rows");
+        assert_eq!(rows.len(), 30);
+        assert!(rows.iter().all(|r| matches!(&r[0], Bind::Text(t) if t.len() == 1 << 20)));
+    });
+}

@@ -661,3 +661,25 @@ fn malformed_mongo_configs_are_refused_with_their_location() {
         assert_refused(BIN, what, &config, line, words);
     }
 }
+
+/// A find whose documents pass 32 MiB is given up as they come, with an
+/// error that says so; 30 of the same 1 MiB documents come whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_find_too_large_is_refused() {
+    use cistern::backends::mongo::operations::find;
+    let mongo = Mongo::for_test("big").await;
+    let big = "x".repeat(1 << 20);
+    for i in 0..40 {
+        mongo.insert("mqtt_msg", doc! {"_id": i, "topic": "big", "payload": &big}).await;
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config =
+        cistern::config::Config::from_text("size.conf", &mongo.pool_lines("pool1"), dir.path()).expect("config");
+    let runtime = cistern::runtime::Runtime::with_config(config, None).await.expect("runtime");
+    let pool: cistern::backends::mongo::MongoPool = runtime.loaded().pool_as("mongo", "pool1").expect("the pool");
+    let e = find(&pool, "mqtt_msg", doc! {"topic": "big"}, doc! {"_id": 1}, 0).await.unwrap_err();
+    assert!(e.to_string().contains("pass 32 MiB after 31; find fewer at a time"), "{e}");
+    let docs = find(&pool, "mqtt_msg", doc! {"topic": "big"}, doc! {"_id": 1}, 30).await.expect("30 documents");
+    assert_eq!(docs.len(), 30);
+    assert!(docs.iter().all(|d| d.get_str("payload").is_ok_and(|p| p.len() == 1 << 20)));
+}

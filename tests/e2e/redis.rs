@@ -480,6 +480,15 @@ async fn operations_against_a_real_server() {
 
     let refused = operations::execute(&pool, &args(&[b"HSET", b"s", b"f", b"v"])).await.unwrap_err();
     assert!(matches!(refused, RedisError::Command(ref e) if e.starts_with("WRONGTYPE")), "{refused:?}");
+
+    // Replies are capped at 32 MiB of strings: one 20 MiB value comes, two do not.
+    let big = vec![b'x'; 20 << 20];
+    operations::execute(&pool, &args(&[b"SET", b"big", &big])).await.unwrap();
+    let one = operations::execute(&pool, &args(&[b"GET", b"big"])).await.unwrap();
+    assert_eq!(one, redis::Value::BulkString(big));
+    let two = operations::pipeline(&pool, &[args(&[b"GET", b"big"]), args(&[b"GET", b"big"])], false).await;
+    let e = two.unwrap_err();
+    assert!(matches!(e, RedisError::TooLarge(ref m) if m.contains("more than 32 MiB")), "{e:?}");
 }
 
 /// The payloads of the messages stored on `topic`, oldest first, once there are `n`.

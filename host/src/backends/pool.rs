@@ -4,6 +4,12 @@
 //! it can run. Host interfaces get their own pool type back with
 //! [`AnyPool::downcast`].
 
+/// The most bytes one read may hand a guest (text and blobs at their
+/// length): every backend that reads a result in parts counts them as they
+/// come and gives the read up past it, before the host holds more. A guest
+/// pages past it (LIMIT, SCAN, its page cursor).
+pub const MAX_RESULT_BYTES: usize = 32 << 20;
+
 use std::any::Any;
 use std::sync::Arc;
 

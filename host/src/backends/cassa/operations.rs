@@ -13,6 +13,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 
 use super::CassaPool;
+use crate::backends::pool::MAX_RESULT_BYTES;
 
 /// A value to bind, or one read from a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,17 @@ pub enum Bind {
     Blob(Vec<u8>),
     /// Milliseconds since the Unix epoch.
     Timestamp(i64),
+}
+
+impl Bind {
+    /// What the value weighs in a result: text and blobs their length, anything else 8.
+    fn size(&self) -> usize {
+        match self {
+            Bind::Text(s) => s.len(),
+            Bind::Blob(b) => b.len(),
+            _ => 8,
+        }
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -255,6 +267,7 @@ pub async fn query(pool: &CassaPool, statement: &str, values: Vec<Bind>) -> Resu
     })?;
     let mut stream = pager.rows_stream::<Row>().map_err(|e| pool.error(false, "query", e))?;
     let mut rows = Vec::new();
+    let mut bytes = 0;
     while let Some(row) = stream.try_next().await.map_err(|e| {
         let unavailable = matches!(&e, NextRowError::NextPageError(n) if next_page_unavailable(n));
         pool.error(unavailable, "query", e)
@@ -263,7 +276,13 @@ pub async fn query(pool: &CassaPool, statement: &str, values: Vec<Bind>) -> Resu
             return Err(pool.error(false, "query", format!("more than {MAX_ROWS} rows; page with LIMIT")));
         }
         let row = row.columns.into_iter().map(from_cql).collect::<Result<Vec<_>, _>>();
-        rows.push(row.map_err(|m| pool.error(false, "query", m))?);
+        let row = row.map_err(|m| pool.error(false, "query", m))?;
+        bytes += row.iter().map(Bind::size).sum::<usize>();
+        if bytes > MAX_RESULT_BYTES {
+            let why = format!("more than {} MiB after {} rows; page with LIMIT", MAX_RESULT_BYTES >> 20, rows.len());
+            return Err(pool.error(false, "query", why));
+        }
+        rows.push(row);
     }
     Ok(rows)
 }

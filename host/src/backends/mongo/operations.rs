@@ -10,6 +10,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 
 use super::pool::{Inner, MongoPool};
+use crate::backends::pool::MAX_RESULT_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MongoError {
@@ -99,12 +100,21 @@ pub async fn find(
         }
         let mut cursor = find.await?;
         let mut docs = Vec::new();
+        let mut bytes = 0;
         while cursor.advance().await? {
+            bytes += cursor.current().as_bytes().len();
+            if bytes > MAX_RESULT_BYTES {
+                return Ok(Err(MongoError::Invalid(format!(
+                    "the documents found in {collection} pass {} MiB after {}; find fewer at a time (limit)",
+                    MAX_RESULT_BYTES >> 20,
+                    docs.len()
+                ))));
+            }
             docs.push(Document::try_from(cursor.current())?);
         }
-        Ok::<_, mongodb::error::Error>(docs)
+        Ok::<_, mongodb::error::Error>(Ok(docs))
     };
-    run(&pool.inner, read).await.map_err(Outcome::error)
+    run(&pool.inner, read).await.map_err(Outcome::error)?
 }
 
 fn checked(collection: &str) -> Result<&str, MongoError> {

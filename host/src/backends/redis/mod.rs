@@ -16,6 +16,14 @@ pub use pool::RedisPool;
 /// each of its elements); a guest pages past it (SCAN, LIMIT).
 pub const MAX_REPLY_NODES: usize = 1_000_000;
 
+/// The most bytes of strings one reply (or one pipeline's replies) may hold
+/// before it is handed to a guest ([`crate::backends::pool::MAX_RESULT_BYTES`]).
+/// The driver reads a reply whole, so this guards the guest and what the
+/// host copies on; one value alone is bounded by the server
+/// (`proto-max-bulk-len`, and `client-output-buffer-limit normal`, which
+/// the README suggests setting).
+pub use crate::backends::pool::MAX_RESULT_BYTES as MAX_REPLY_BYTES;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
     /// The server could not be reached; a later call may succeed.
@@ -24,8 +32,9 @@ pub enum RedisError {
     /// The server refused the command.
     #[error("{0}")]
     Command(String),
-    #[error("the reply has more than {MAX_REPLY_NODES} values; page it (SCAN, LIMIT)")]
-    TooLarge,
+    /// The reply is past [`MAX_REPLY_NODES`] or [`MAX_REPLY_BYTES`].
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl From<redis::RedisError> for RedisError {

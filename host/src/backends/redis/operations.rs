@@ -4,7 +4,7 @@
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, Value};
 
-use super::{RedisError, RedisPool, MAX_REPLY_NODES};
+use super::{RedisError, RedisPool, MAX_REPLY_BYTES, MAX_REPLY_NODES};
 
 /// Runs one command; a command Redis refuses is an error.
 pub async fn execute(pool: &RedisPool, args: &[Vec<u8>]) -> Result<Value, RedisError> {
@@ -14,7 +14,7 @@ pub async fn execute(pool: &RedisPool, args: &[Vec<u8>]) -> Result<Value, RedisE
     if let Some(e) = server_error(&reply) {
         return Err(RedisError::Command(e));
     }
-    check_size(&reply)?;
+    check_size(std::iter::once(&reply))?;
     Ok(reply)
 }
 
@@ -43,10 +43,7 @@ pub async fn pipeline(pool: &RedisPool, commands: &[Vec<Vec<u8>>], atomic: bool)
     } else {
         con.req_packed_commands(&pipe, 0, commands.len()).await?
     };
-    let nodes: usize = replies.iter().map(count_nodes).sum();
-    if nodes > MAX_REPLY_NODES {
-        return Err(RedisError::TooLarge);
-    }
+    check_size(replies.iter())?;
     Ok(replies)
 }
 
@@ -81,11 +78,34 @@ pub fn server_error(reply: &Value) -> Option<String> {
     }
 }
 
-fn check_size(v: &Value) -> Result<(), RedisError> {
-    if count_nodes(v) > MAX_REPLY_NODES {
-        return Err(RedisError::TooLarge);
+fn check_size<'a>(replies: impl Iterator<Item = &'a Value> + Clone) -> Result<(), RedisError> {
+    let nodes: usize = replies.clone().map(count_nodes).sum();
+    if nodes > MAX_REPLY_NODES {
+        return Err(RedisError::TooLarge(format!(
+            "the reply has more than {MAX_REPLY_NODES} values; page it (SCAN, LIMIT)"
+        )));
+    }
+    let bytes: usize = replies.map(count_bytes).sum();
+    if bytes > MAX_REPLY_BYTES {
+        return Err(RedisError::TooLarge(format!(
+            "the reply holds {bytes} bytes, more than {} MiB; read less at a time (GETRANGE, SCAN, LIMIT)",
+            MAX_REPLY_BYTES >> 20
+        )));
     }
     Ok(())
+}
+
+/// The bytes of the strings a reply holds.
+pub fn count_bytes(v: &Value) -> usize {
+    match v {
+        Value::BulkString(b) => b.len(),
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => s.len(),
+        Value::Array(items) | Value::Set(items) => items.iter().map(count_bytes).sum(),
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| count_bytes(k) + count_bytes(v)).sum(),
+        Value::Attribute { data, .. } => count_bytes(data),
+        Value::Push { data, .. } => data.iter().map(count_bytes).sum(),
+        _ => 8,
+    }
 }
 
 /// The nodes a reply takes once flattened: one for each value and array.

@@ -17,13 +17,11 @@ use crate::backends::{mysql, pgsql, sqlite};
 /// The most rows one query may return to a guest; a guest pages past it.
 pub const MAX_ROWS: usize = 100_000;
 
-/// The most bytes of values one query may return (text and blobs at their
-/// length, anything else at 8): rows are counted as they are read, so a
-/// result past it is given up before the host holds more, and the guest,
-/// whose memory is capped as well, never gets it. One value alone is
-/// bounded by the database's own limit (`max_allowed_packet` in MySQL, 1 GB
-/// a field in PostgreSQL), which the driver reads whole.
-pub const MAX_RESULT_BYTES: usize = 32 << 20;
+/// The most bytes of values one query may return (see
+/// [`crate::backends::pool::MAX_RESULT_BYTES`]). One value alone is bounded
+/// by the database's own limit (`max_allowed_packet` in MySQL, 1 GB a field
+/// in PostgreSQL), which the driver reads whole.
+pub use crate::backends::pool::MAX_RESULT_BYTES;
 
 /// What a query has returned so far, against [`MAX_ROWS`] and [`MAX_RESULT_BYTES`].
 #[derive(Debug, Default)]
