@@ -1,18 +1,24 @@
 //! `GET /metrics` (Prometheus text) and `GET /health`, for operators and tests.
 //!
-//! Hand-written on tokio: one plain GET per connection, no bodies read.
-//! A web framework would add minutes of build for two fixed responses.
+//! hyper's HTTP/1 server (already in the build for reqwest), one task per
+//! connection; every path answers from memory, so no request body is read.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::runtime::Runtime;
 
-/// The most a request head may take; anything longer is not ours.
-const MAX_HEAD: usize = 8192;
+/// How long a client may take to send a request's head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds `addr` and serves in the background.
 pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<()> {
@@ -22,40 +28,35 @@ pub async fn serve(addr: SocketAddr, runtime: Arc<Runtime>) -> std::io::Result<(
     tracing::info!(%addr, "serving /metrics");
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else { continue };
             let runtime = runtime.clone();
             tokio::spawn(async move {
-                let Some(request) = read_head(&mut stream).await else { return };
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = match path {
-                    "/metrics" => {
-                        ("200 OK", runtime.metrics.render() + &crate::metrics::render_outbox(&runtime.outbox))
-                    }
-                    "/health" => ("200 OK", "ok\n".to_string()),
-                    _ => ("404 Not Found", "not found\n".to_string()),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
+                let service = hyper::service::service_fn(move |request| {
+                    let runtime = runtime.clone();
+                    async move { Ok::<_, Infallible>(answer(&runtime, &request)) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEAD_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
     Ok(())
 }
 
-/// Reads a request up to the blank line that ends its head.
-async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await.ok()?.ok()?;
-        if n == 0 || head.len() + n > MAX_HEAD {
-            return None;
+fn answer(runtime: &Runtime, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let (status, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            (StatusCode::OK, runtime.metrics.render() + &crate::metrics::render_outbox(&runtime.outbox))
         }
-        head.extend_from_slice(&buf[..n]);
-    }
-    Some(String::from_utf8_lossy(&head).into_owned())
+        (&Method::GET, "/health") => (StatusCode::OK, "ok\n".to_string()),
+        (&Method::GET, _) => (StatusCode::NOT_FOUND, "not found\n".to_string()),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, "only GET\n".to_string()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, "text/plain; version=0.0.4".parse().expect("a valid header"));
+    response
 }

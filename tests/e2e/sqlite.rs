@@ -115,3 +115,34 @@ fn a_multi_level_wildcard_fetches_its_parent_level() {
     payloads.sort();
     assert_eq!(payloads, ["child", "parent"], "both stored messages, the parent level's included");
 }
+
+/// `/health` and `/metrics` over HTTP/1.1 as a scraper speaks it: two
+/// requests on one kept-alive connection, then one asking to close; an
+/// unknown path is 404 and anything but GET is 405.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_http_listener_speaks_http_1_1() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("{}backend.sqlite.pool1.database = {}\n", configs::base(), dir.path().join("c.db").display());
+    let broker = Broker::start(BIN, &config);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.http_port)).expect("HTTP listener");
+    let get = |path: &str, close: bool| {
+        let connection = if close { "connection: close\r\n" } else { "" };
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n{connection}\r\n")
+    };
+    let requests = get("/health", false) + &get("/nowhere", false) + &get("/metrics", true);
+    s.write_all(requests.as_bytes()).unwrap();
+    let mut answers = String::new();
+    s.read_to_string(&mut answers).unwrap();
+    let statuses: Vec<&str> = answers.lines().filter(|l| l.starts_with("HTTP/1.1 ")).collect();
+    assert_eq!(statuses, ["HTTP/1.1 200 OK", "HTTP/1.1 404 Not Found", "HTTP/1.1 200 OK"], "{answers}");
+    assert!(answers.contains("\r\n\r\nok\n"), "{answers}");
+    assert!(answers.contains("cistern_outbox_"), "the metrics: {answers}");
+
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.http_port)).expect("HTTP listener");
+    s.write_all(b"POST /metrics HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405 Method Not Allowed"), "{answer}");
+}

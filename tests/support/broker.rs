@@ -153,7 +153,7 @@ impl Broker {
     pub fn http_get(&self, path: &str) -> String {
         use std::io::Write;
         let mut s = TcpStream::connect(("127.0.0.1", self.http_port)).expect("HTTP listener");
-        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes()).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes()).unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
         body
