@@ -166,7 +166,10 @@ impl Metrics {
         let mut actions: Vec<_> = self.actions.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
         actions.sort_by(|a, b| a.0.cmp(&b.0));
         let per_action = |f: fn(&ActionCounters) -> &AtomicU64| {
-            actions.iter().map(|(k, c)| (format!("{{action=\"{k}\"}}"), f(c).load(Ordering::Relaxed))).collect()
+            actions
+                .iter()
+                .map(|(k, c)| (format!("{{action=\"{}\"}}", label(k)), f(c).load(Ordering::Relaxed)))
+                .collect()
         };
         put("cistern_action_calls_total", "Events each action matched.", per_action(|c| &c.calls));
         put("cistern_action_succeeded_total", "Events each action stored or answered.", per_action(|c| &c.succeeded));
@@ -277,8 +280,11 @@ pub fn render_outbox(outbox: &Outbox) -> String {
         "1 while the pool's database answers, 0 while its writes go to the outbox.",
         stats.iter().map(|(l, _, up)| (l.clone(), if *up { 1.0 } else { 0.0 })).collect(),
     );
-    let mut per_action: Vec<(String, f64)> =
-        lanes.iter().flat_map(|l| l.per_action()).map(|(a, n)| (format!("{{action=\"{a}\"}}"), n as f64)).collect();
+    let mut per_action: Vec<(String, f64)> = lanes
+        .iter()
+        .flat_map(|l| l.per_action())
+        .map(|(a, n)| (format!("{{action=\"{}\"}}", label(&a)), n as f64))
+        .collect();
     per_action.sort_by(|a, b| a.0.cmp(&b.0));
     gauge("cistern_action_pending", "Writes of each action waiting in the outbox.", per_action);
     gauge(
@@ -287,4 +293,20 @@ pub fn render_outbox(outbox: &Outbox) -> String {
         vec![(String::new(), outbox.max_bytes() as f64)],
     );
     out
+}
+
+/// A label value as Prometheus text writes it: backslash, double quote and
+/// line feed escaped (an action's name is a configuration key, which may hold them).
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod label_tests {
+    /// A quote, backslash or line feed in an action's name cannot end its label or line.
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(super::label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(super::label("backend.mysql.hook.client.connected.1"), "backend.mysql.hook.client.connected.1");
+    }
 }
