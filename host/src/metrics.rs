@@ -296,7 +296,8 @@ pub fn render_outbox(outbox: &Outbox) -> String {
 }
 
 /// A label value as Prometheus text writes it: backslash, double quote and
-/// line feed escaped (an action's name is a configuration key, which may hold them).
+/// line feed escaped, as the format asks (an action's name is a configuration
+/// key, which holds none of them today; the escape keeps it so if keys grow).
 fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

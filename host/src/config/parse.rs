@@ -1,5 +1,5 @@
 //! The file format: `key = value` lines, `#` comments, blank lines, and
-//! `include FILE` (a `*` in the file name includes every match, in order).
+//! `include FILE` (wildcards in the file name include every match, in order).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,25 +106,27 @@ fn parse_line(raw: &str, at: &Location) -> Result<Line, ConfigError> {
     Ok(Line::Entry(Entry { key: key.to_string(), value: value.trim().to_string(), at: at.clone() }))
 }
 
-/// The files an include names: one file, or every match of a `*` in its file name.
+/// The files an include names: one file, or, when its file name has
+/// wildcards (`*`, `?`, `[...]`, as EMQX's `include` takes them), every
+/// file of its directory that matches, in order of name. The directory is
+/// taken literally.
 fn expand(pattern: &Path, at: &Location) -> Result<Vec<PathBuf>, ConfigError> {
     let name = pattern.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if !name.contains('*') {
+    if !name.contains(['*', '?', '[']) {
         return Ok(vec![pattern.to_path_buf()]);
     }
     let dir = pattern.parent().unwrap_or(Path::new("."));
-    let (prefix, suffix) = name.split_once('*').unwrap_or((name, ""));
-    let listing =
-        std::fs::read_dir(dir).map_err(|e| ConfigError::at(at, format!("include {}: {e}", pattern.display())))?;
-    let mut found: Vec<PathBuf> = listing
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix))
-        })
-        .collect();
+    let wrong = |e: &dyn std::fmt::Display| ConfigError::at(at, format!("include {}: {e}", pattern.display()));
+    let dir_text = dir.to_str().ok_or_else(|| wrong(&"the directory's name is not UTF-8"))?;
+    let full = Path::new(&glob::Pattern::escape(dir_text)).join(name);
+    let options = glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
+    let mut found = Vec::new();
+    for entry in glob::glob_with(&full.to_string_lossy(), options).map_err(|e| wrong(&e))? {
+        let path = entry.map_err(|e| wrong(&e))?;
+        if path.is_file() {
+            found.push(path);
+        }
+    }
     found.sort();
     Ok(found)
 }
@@ -178,6 +180,19 @@ mod tests {
         let keys: Vec<_> = entries.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["m.x", "a.x", "b.x", "m.y"]);
         assert_eq!(files.len(), 3);
+
+        // EMQX's wildcards: `?` and `[...]` too; hidden files and directories
+        // are not matched, and a directory with wildcard characters is literal.
+        std::fs::write(dir.path().join("plugins/.c.conf"), "c.x = 9\n").unwrap();
+        std::fs::create_dir(dir.path().join("plugins/d.conf")).unwrap();
+        std::fs::create_dir(dir.path().join("odd[1]")).unwrap();
+        std::fs::write(dir.path().join("odd[1]/e1.conf"), "e.x = 1\n").unwrap();
+        std::fs::write(dir.path().join("odd[1]/e2.conf"), "e.y = 2\n").unwrap();
+        std::fs::write(dir.path().join("odd[1]/f.conf"), "f.x = 3\n").unwrap();
+        std::fs::write(dir.path().join("wild.conf"), "include plugins/?.conf\ninclude odd[1]/e[12].conf\n").unwrap();
+        let (entries, _) = read(&dir.path().join("wild.conf")).unwrap();
+        let keys: Vec<_> = entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["a.x", "b.x", "e.x", "e.y"]);
 
         std::fs::write(dir.path().join("loop.conf"), "include loop.conf\n").unwrap();
         let err = read(&dir.path().join("loop.conf")).unwrap_err().to_string();
