@@ -3,7 +3,7 @@
 use sqlx::mysql::{MySqlArguments, MySqlRow};
 use sqlx::{MySql, MySqlPool, Row, TypeInfo, ValueRef};
 
-use crate::backends::sql::{Batch, ResultSize, SqlError, SqlValue};
+use crate::backends::sql::{read_rows, Batch, SqlError, SqlValue};
 
 type Query<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
@@ -25,17 +25,7 @@ pub async fn execute_batches(pool: &MySqlPool, batches: Vec<Batch>) -> Result<u6
 }
 
 pub async fn query(pool: &MySqlPool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
-    use futures_util::TryStreamExt;
-    // Row by row, so that a result too large is given up as it passes the limit.
-    let mut stream = bind_all(sqlx::query(statement), params).fetch(pool);
-    let mut size = ResultSize::default();
-    let mut out = Vec::new();
-    while let Some(row) = stream.try_next().await? {
-        let values = (0..row.len()).map(|i| decode(&row, i)).collect::<Result<Vec<_>, _>>()?;
-        size.add(&values)?;
-        out.push(values);
-    }
-    Ok(out)
+    read_rows(bind_all(sqlx::query(statement), params).fetch(pool), decode).await
 }
 
 fn bind_all(mut query: Query<'_>, params: Vec<SqlValue>) -> Query<'_> {

@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgPool, Postgres, Row, TypeInfo, ValueRef};
 
-use crate::backends::sql::{Batch, ResultSize, SqlError, SqlValue};
+use crate::backends::sql::{read_rows, Batch, SqlError, SqlValue};
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
@@ -39,17 +39,7 @@ pub async fn parameter_types(pool: &PgPool, statement: &str) -> Result<Vec<Strin
 
 pub async fn query(pool: &PgPool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
     let statement = typed(statement, &params);
-    use futures_util::TryStreamExt;
-    // Row by row, so that a result too large is given up as it passes the limit.
-    let mut stream = bind_all(sqlx::query(&statement), params).fetch(pool);
-    let mut size = ResultSize::default();
-    let mut out = Vec::new();
-    while let Some(row) = stream.try_next().await? {
-        let values = (0..row.len()).map(|i| decode(&row, i)).collect::<Result<Vec<_>, _>>()?;
-        size.add(&values)?;
-        out.push(values);
-    }
-    Ok(out)
+    read_rows(bind_all(sqlx::query(&statement), params).fetch(pool), decode).await
 }
 
 /// The statement, marked with the types of its parameters.

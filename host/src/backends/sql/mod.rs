@@ -23,6 +23,23 @@ pub const MAX_ROWS: usize = 100_000;
 /// in PostgreSQL), which the driver reads whole.
 pub use crate::backends::pool::MAX_RESULT_BYTES;
 
+/// A driver's rows, decoded one by one as they come, so that a result too
+/// large is given up as it passes [`MAX_ROWS`] or [`MAX_RESULT_BYTES`].
+pub async fn read_rows<R: sqlx::Row>(
+    mut rows: impl futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    decode: impl Fn(&R, usize) -> Result<SqlValue, SqlError>,
+) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+    use futures_util::TryStreamExt;
+    let mut size = ResultSize::default();
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        let values = (0..row.len()).map(|i| decode(&row, i)).collect::<Result<Vec<_>, _>>()?;
+        size.add(&values)?;
+        out.push(values);
+    }
+    Ok(out)
+}
+
 /// What a query has returned so far, against [`MAX_ROWS`] and [`MAX_RESULT_BYTES`].
 #[derive(Debug, Default)]
 pub struct ResultSize {
