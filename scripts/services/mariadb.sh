@@ -7,7 +7,11 @@
 # Port: CISTERN_MYSQL_PORT (default 13306). Data, log, socket and PID file
 # under "$CISTERN_RUN/mariadb/". Not systemd's server, nor its datadir: the
 # server runs as root (--user=root) with --no-defaults, so no /etc/mysql
-# setting applies. User cistern/cistern (all privileges) and database mqtt.
+# setting applies. User cistern/cistern (all privileges: the tests' admin,
+# which creates databases and imports schemas) and database mqtt; user
+# cistern_app/cistern_app (no privileges of its own: each test database grants
+# it what cistern needs, see README.md "Least privilege"), the login the
+# tests' brokers use.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -63,12 +67,17 @@ ensure_user_and_db() {
     ALTER USER 'cistern'@'localhost' IDENTIFIED BY 'cistern';
     GRANT ALL PRIVILEGES ON *.* TO 'cistern'@'127.0.0.1' WITH GRANT OPTION;
     GRANT ALL PRIVILEGES ON *.* TO 'cistern'@'localhost' WITH GRANT OPTION;
+    CREATE USER IF NOT EXISTS 'cistern_app'@'127.0.0.1' IDENTIFIED BY 'cistern_app';
+    CREATE USER IF NOT EXISTS 'cistern_app'@'localhost' IDENTIFIED BY 'cistern_app';
+    ALTER USER 'cistern_app'@'127.0.0.1' IDENTIFIED BY 'cistern_app';
+    ALTER USER 'cistern_app'@'localhost' IDENTIFIED BY 'cistern_app';
+    REVOKE ALL PRIVILEGES ON *.* FROM 'cistern_app'@'127.0.0.1', 'cistern_app'@'localhost';
     CREATE DATABASE IF NOT EXISTS mqtt;
     FLUSH PRIVILEGES;"
   local out
   if ! out=$(root_sql "$sql" 2>&1); then
     printf '%s\n' "$out" >&2
-    die "creating MariaDB user cistern / database mqtt failed (as root over $SOCK); server log: $LOG"
+    die "creating MariaDB users cistern, cistern_app / database mqtt failed (as root over $SOCK); server log: $LOG"
   fi
 }
 

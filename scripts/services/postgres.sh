@@ -9,8 +9,11 @@
 # PostgreSQL refuses to run as root, so when run as root the server runs as
 # CISTERN_PG_USER (default: Debian's `postgres` account), which owns the
 # cluster; the directories above it are made traversable (o+x) for it.
-# Role cistern/cistern (superuser) owning database mqtt; password (scram)
-# authentication over TCP, trust over the private Unix socket.
+# Role cistern/cistern (superuser: the tests' admin, which creates databases
+# and imports schemas) owning database mqtt; role cistern_app/cistern_app
+# (LOGIN and nothing else: each test database grants it what cistern needs,
+# see README.md "Least privilege"), the login the tests' brokers use.
+# Password (scram) authentication over TCP, trust over the private Unix socket.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -111,10 +114,17 @@ ensure_role_and_db() {
       ELSE
         ALTER ROLE cistern LOGIN SUPERUSER CREATEDB PASSWORD 'cistern';
       END IF;
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cistern_app') THEN
+        CREATE ROLE cistern_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+          PASSWORD 'cistern_app';
+      ELSE
+        ALTER ROLE cistern_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+          PASSWORD 'cistern_app';
+      END IF;
     END \$\$;" 2>&1) ||
      ! out=$(super_sql "SELECT 1 FROM pg_database WHERE datname = 'mqtt'" 2>&1); then
     printf '%s\n' "$out" >&2
-    die "creating PostgreSQL role cistern failed (as postgres over $SOCKDIR); server log: $LOG"
+    die "creating PostgreSQL roles cistern, cistern_app failed (as postgres over $SOCKDIR); server log: $LOG"
   fi
   if [ "$out" != 1 ] && ! out=$(super_sql "CREATE DATABASE mqtt OWNER cistern" 2>&1); then
     printf '%s\n' "$out" >&2

@@ -7,6 +7,10 @@
 # Port: CISTERN_REDIS_PORT (default 16379). Working dir, log and PID file
 # under "$CISTERN_RUN/redis/". No persistence (--save "" --appendonly no).
 # Also installs redis-sentinel (not started here) for Sentinel tests.
+# The default user (no password, every command) is the tests' admin; ACL user
+# cistern_app/cistern_app may run only what cistern sends (README.md, "Least
+# privilege"): set with ACL SETUSER on every start, so a server started before
+# this user existed gets it too.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -20,6 +24,23 @@ server_pid() { read_pid "$PIDFILE"; }
 running() { pid_is "$(server_pid)" "$COMM"; }
 answers() { [ "$(redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = PONG ]; }
 
+# What cistern sends: the data commands its stock guests, the guest SDK and raw
+# `commands` actions may use (host/src/backends/redis/policy.rs), and, from the
+# host, SELECT (a pool's `database`), PING, MULTI/EXEC (atomic pipelines),
+# SUBSCRIBE (a pool's `channel`), CLIENT SETINFO (redis-rs, on connecting) and
+# ROLE (behind Sentinel). No server administration, no KEYS/FLUSHDB/SORT/...
+# (@dangerous), no scripts.
+APP_ACL=(on '>cistern_app' '~*' '&*' -@all +@read +@write +@transaction +@connection +@pubsub
+  -@dangerous -@admin -@scripting +time +role)
+
+ensure_app_user() {
+  local out
+  if ! out=$(redis-cli -h 127.0.0.1 -p "$PORT" ACL SETUSER cistern_app reset "${APP_ACL[@]}" 2>&1) || [ "$out" != OK ]; then
+    printf '%s\n' "$out" >&2
+    die "creating Redis ACL user cistern_app failed; log: $LOG"
+  fi
+}
+
 install() {
   ensure_packages redis-server redis-tools redis-sentinel
   need_cmd redis-server redis-server
@@ -31,6 +52,7 @@ start() {
   lock_service "$DIR"
   if running; then
     wait_ready "Redis" "$LOG" server_pid answers
+    ensure_app_user
     say "Redis already running (pid $(server_pid)) on 127.0.0.1:$PORT"
     return 0
   fi
@@ -47,6 +69,7 @@ start() {
     die "redis-server failed to start; log: $LOG"
   fi
   wait_ready "Redis" "$LOG" server_pid answers
+  ensure_app_user
   say "Redis ready (pid $(server_pid)) at redis://127.0.0.1:$PORT/"
 }
 

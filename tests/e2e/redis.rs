@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use redis::Value;
+
 use cistern_tests::{
     configs, publish, publish_paho, Broker, Received, Redis, RedisServer, Subscriber, SubscriberOptions,
 };
@@ -85,6 +87,23 @@ fn connection_state() {
     let offline_at: u64 = offline[2].1.parse().expect("offline_at is seconds");
     assert!(offline_at >= online_at);
     assert!(!redis.hgetall(&node).iter().any(|(c, _)| c == "redis-conn"), "the node hash lets the client go");
+
+    // The broker did all that as the restricted ACL user (README, "Least
+    // privilege"), which may not run what cistern never needs.
+    let clients = match redis.cmd(&["CLIENT", "LIST"]) {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        Value::VerbatimString { text, .. } => text,
+        other => panic!("CLIENT LIST: {other:?}"),
+    };
+    let db = format!(" db={} ", redis.db);
+    let ours: Vec<&str> = clients.lines().filter(|l| l.contains(&db) && !l.contains("cmd=client|list")).collect();
+    assert!(!ours.is_empty() && ours.iter().all(|l| l.contains(" user=cistern_app ")), "{clients}");
+    for command in [&["FLUSHALL"][..], &["CONFIG", "SET", "dir", "/tmp"], &["KEYS", "*"]] {
+        let mut args = vec!["ACL", "DRYRUN", "cistern_app"];
+        args.extend_from_slice(command);
+        let answer = redis.cmd(&args);
+        assert!(!matches!(answer, Value::Okay), "{command:?} would be allowed: {answer:?}");
+    }
 }
 
 /// queue/a (one-to-one): a message stored while nobody listens goes to the

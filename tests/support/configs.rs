@@ -52,6 +52,7 @@ pub fn guests_dir() -> String {
 pub fn redis_example(server: &str, db: i64, channel: &str, replace: &[(&str, &str)]) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/plugins/emqx_backend_redis.conf");
     let mut text = std::fs::read_to_string(path).expect("etc/plugins/emqx_backend_redis.conf");
+    let shared = shared_redis(server);
     let server = format!("backend.redis.pool1.server = {server}");
     let database = format!("backend.redis.pool1.database = {db}");
     let channel = format!("backend.redis.pool1.channel = {channel}");
@@ -65,5 +66,15 @@ pub fn redis_example(server: &str, db: i64, channel: &str, replace: &[(&str, &st
         assert!(text.contains(from), "the example configuration has no line {from:?}");
         text = text.replace(from, to);
     }
+    if shared {
+        // The scripts' server has the restricted ACL user (scripts/services/redis.sh).
+        text.push_str("backend.redis.pool1.username = cistern_app\nbackend.redis.pool1.password = cistern_app\n");
+    }
     format!("{}{text}", base())
+}
+
+/// Whether `host:port` is the Redis server `scripts/services.sh` runs.
+fn shared_redis(server: &str) -> bool {
+    std::env::var("CISTERN_REDIS_URL")
+        .is_ok_and(|url| url.trim_start_matches("redis://").trim_end_matches('/') == server)
 }

@@ -1,7 +1,9 @@
 //! Fresh databases on the real MySQL (MariaDB) and PostgreSQL servers that
 //! `scripts/services.sh` runs, one per test, created and filled the way the
 //! README tells users to: the `mysql` and `psql` clients importing the
-//! schema files in `sql/`.
+//! schema files in `sql/`, as the admin login `cistern`. The broker connects
+//! as `cistern_app`, a login with no privileges of its own, which each
+//! database grants only what cistern needs (README.md, "Least privilege").
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,12 +46,24 @@ fn run(cmd: &mut Command, what: &str) {
     assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// The login the broker uses: created by `scripts/services/mariadb.sh` and
+/// `postgres.sh` with no privileges; each [`TestDb`] grants it what cistern needs.
+pub const APP_USER: &str = "cistern_app";
+pub const APP_PASSWORD: &str = "cistern_app";
+
 /// A database made for one test, dropped when the test ends.
 pub struct TestDb {
     pub name: String,
     pub port: u16,
+    /// The admin login (`cistern`): creates the database, imports schemas,
+    /// and is what the harness's own connections ([`TestDb::url`], `Store`) use.
     pub user: String,
     pub password: String,
+    /// The broker's login (`cistern_app`), in [`TestDb::pool_config`]:
+    /// SELECT, INSERT, UPDATE and DELETE on this database's tables (and on
+    /// PostgreSQL what reaching them takes), nothing more.
+    pub app_user: String,
+    pub app_password: String,
     pub kind: Kind,
 }
 
@@ -72,12 +86,15 @@ impl TestDb {
             port: env("CISTERN_MYSQL_PORT").parse().unwrap(),
             user: "cistern".into(),
             password: "cistern".into(),
+            app_user: APP_USER.into(),
+            app_password: APP_PASSWORD.into(),
             kind: Kind::Mysql,
         };
         run(db.mysql_cli().arg("-e").arg(format!("create database `{}`", db.name)), "create database");
         for f in files {
             db.import(f);
         }
+        db.grant_app();
         db
     }
 
@@ -98,13 +115,49 @@ impl TestDb {
             port,
             user: "cistern".into(),
             password: "cistern".into(),
+            app_user: APP_USER.into(),
+            app_password: APP_PASSWORD.into(),
             kind: Kind::Postgres,
         };
         run(db.psql_cli("postgres").arg("-c").arg(format!("create database \"{}\"", db.name)), "createdb");
         for f in files {
             db.import(f);
         }
+        db.grant_app();
         db
+    }
+
+    /// Grants the broker's login what cistern needs on this database, the
+    /// statements README.md's "Least privilege" section shows: reading and
+    /// writing rows, no DDL. On PostgreSQL also for tables (and sequences)
+    /// the admin creates later (a test's own tables, [`TestDb::import`]),
+    /// and nobody else may connect.
+    fn grant_app(&self) {
+        let (db, app) = (&self.name, &self.app_user);
+        match self.kind {
+            Kind::Mysql => run(
+                self.mysql_cli().arg("-e").arg(format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.* TO '{app}'@'127.0.0.1', '{app}'@'localhost'"
+                )),
+                "granting the app login",
+            ),
+            Kind::Postgres => run(
+                self.psql_cli(db).arg("-c").arg(format!(
+                    "REVOKE ALL ON DATABASE \"{db}\" FROM PUBLIC;
+                     GRANT CONNECT ON DATABASE \"{db}\" TO {app};
+                     REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+                     GRANT USAGE ON SCHEMA public TO {app};
+                     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app};
+                     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app};
+                     ALTER DEFAULT PRIVILEGES FOR ROLE {admin} IN SCHEMA public
+                       GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};
+                     ALTER DEFAULT PRIVILEGES FOR ROLE {admin} IN SCHEMA public
+                       GRANT USAGE, SELECT ON SEQUENCES TO {app};",
+                    admin = self.user
+                )),
+                "granting the app login",
+            ),
+        }
     }
 
     /// Imports a schema file (see [`schema`]) the way the README says to.
@@ -141,7 +194,7 @@ impl TestDb {
         c
     }
 
-    /// The URL sqlx connects to.
+    /// The URL the harness's own sqlx connections use (as the admin).
     pub fn url(&self) -> String {
         match self.kind {
             Kind::Mysql => format!("mysql://{}:{}@127.0.0.1:{}/{}", self.user, self.password, self.port, self.name),
@@ -151,18 +204,31 @@ impl TestDb {
         }
     }
 
-    /// The `backend.<db>.<pool>.*` lines for a pool of 4 connections on this database.
+    /// The `backend.<db>.<pool>.*` lines for a pool of 4 connections on this
+    /// database, as the broker's login.
     pub fn pool_config(&self, backend: &str, pool: &str) -> String {
         self.pool_config_sized(backend, pool, 4)
     }
 
-    /// The `backend.<db>.<pool>.*` lines for a pool of `size` connections on this database.
+    /// The `backend.<db>.<pool>.*` lines for a pool of `size` connections on
+    /// this database, as the broker's login.
     pub fn pool_config_sized(&self, backend: &str, pool: &str, size: u32) -> String {
+        self.pool_config_as(backend, pool, size, &self.app_user, &self.app_password)
+    }
+
+    /// The `backend.<db>.<pool>.*` lines for a pool that logs in as the admin,
+    /// for a test that needs the broker to do what cistern itself never
+    /// needs to (no test does today).
+    pub fn admin_pool_config(&self, backend: &str, pool: &str) -> String {
+        self.pool_config_as(backend, pool, 4, &self.user, &self.password)
+    }
+
+    fn pool_config_as(&self, backend: &str, pool: &str, size: u32, user: &str, password: &str) -> String {
         let user_key = if self.kind == Kind::Mysql { "user" } else { "username" };
         format!(
-            "backend.{backend}.{pool}.server = 127.0.0.1:{}\nbackend.{backend}.{pool}.{user_key} = {}\n\
-             backend.{backend}.{pool}.password = {}\nbackend.{backend}.{pool}.database = {}\nbackend.{backend}.{pool}.pool_size = {size}\n",
-            self.port, self.user, self.password, self.name
+            "backend.{backend}.{pool}.server = 127.0.0.1:{}\nbackend.{backend}.{pool}.{user_key} = {user}\n\
+             backend.{backend}.{pool}.password = {password}\nbackend.{backend}.{pool}.database = {}\nbackend.{backend}.{pool}.pool_size = {size}\n",
+            self.port, self.name
         )
     }
 }
@@ -170,7 +236,17 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let _ = match self.kind {
-            Kind::Mysql => self.mysql_cli().arg("-e").arg(format!("drop database if exists `{}`", self.name)).output(),
+            // MySQL keeps a database's grants when it is dropped: revoke them too.
+            Kind::Mysql => self
+                .mysql_cli()
+                .arg("-e")
+                .arg(format!(
+                    "drop database if exists `{db}`; \
+                     revoke all privileges on `{db}`.* from '{app}'@'127.0.0.1', '{app}'@'localhost'",
+                    db = self.name,
+                    app = self.app_user
+                ))
+                .output(),
             Kind::Postgres => self
                 .psql_cli("postgres")
                 .arg("-c")

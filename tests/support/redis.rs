@@ -17,6 +17,10 @@ pub struct Redis {
     pub host: String,
     pub port: u16,
     pub db: i64,
+    /// The broker logs in as the restricted ACL user `cistern_app`, which
+    /// `scripts/services/redis.sh` makes on the scripts' server (not on a
+    /// test's own `redis-server`).
+    app_login: bool,
     conn: Mutex<Connection>,
 }
 
@@ -31,8 +35,9 @@ impl Redis {
         });
         let rest = url.trim_start_matches("redis://").trim_end_matches('/');
         let (host, port) = rest.rsplit_once(':').expect("CISTERN_REDIS_URL is redis://host:port/");
-        let r = Redis::open(host, port.parse().expect("a port"), db);
+        let mut r = Redis::open(host, port.parse().expect("a port"), db);
         r.cmd(&["FLUSHDB"]);
+        r.app_login = true;
         r
     }
 
@@ -42,7 +47,7 @@ impl Redis {
         let conn = ::redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection())
             .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
-        Redis { host: host.to_string(), port, db, conn: Mutex::new(conn) }
+        Redis { host: host.to_string(), port, db, app_login: false, conn: Mutex::new(conn) }
     }
 
     /// `host:port`.
@@ -50,10 +55,16 @@ impl Redis {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// The configuration lines of a pool `name` on this database.
+    /// The configuration lines of a pool `name` on this database (as
+    /// `cistern_app` on the scripts' server).
     pub fn pool_lines(&self, name: &str) -> String {
+        let login = if self.app_login {
+            format!("backend.redis.{name}.username = cistern_app\nbackend.redis.{name}.password = cistern_app\n")
+        } else {
+            String::new()
+        };
         format!(
-            "backend.redis.{name}.server = {}:{}\nbackend.redis.{name}.database = {}\n",
+            "backend.redis.{name}.server = {}:{}\nbackend.redis.{name}.database = {}\n{login}",
             self.host, self.port, self.db
         )
     }

@@ -23,6 +23,11 @@ pub struct RedisConfig {
     /// `password`: sent with AUTH when given.
     #[serde(default)]
     pub password: Option<String>,
+    /// `username` (ours; the seed has only `password`): the Redis 6 ACL user
+    /// to AUTH as, so cistern can run as a user allowed only what it needs
+    /// (README, "Least privilege"). Without it, AUTH names no user (`default`).
+    #[serde(default)]
+    pub username: Option<String>,
     /// `channel`: a Pub/Sub channel cistern listens on for subscribe and
     /// unsubscribe requests (the seed's "Redis SUB/UNSUB Publish").
     #[serde(default)]

@@ -84,6 +84,7 @@ pub async fn connect(
     let redis_info = RedisConnectionInfo {
         db: config.database,
         password: config.password.clone(),
+        username: config.username.clone(),
         ..RedisConnectionInfo::default()
     };
     let (client, sentinel) = match &target {
@@ -99,6 +100,9 @@ pub async fn connect(
                 .set_client_to_redis_db(config.database);
             if let Some(p) = &config.password {
                 builder = builder.set_client_to_redis_password(p.clone());
+            }
+            if let Some(u) = &config.username {
+                builder = builder.set_client_to_redis_username(u.clone());
             }
             let sentinel = builder.build().map_err(|e| ConfigError::at(&entry.at, format!("pool {name}: {e}")))?;
             (None, Some(tokio::sync::Mutex::new(sentinel)))
