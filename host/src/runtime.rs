@@ -95,6 +95,7 @@ impl Runtime {
             delivery::ensure_drainer(&runtime, &lane);
         }
         tokio::spawn(keep_id_clock(runtime.weak(), id_clock));
+        tokio::spawn(trim_idle_instances(runtime.weak()));
         Ok(runtime)
     }
 
@@ -483,6 +484,25 @@ async fn keep_id_clock(runtime: Weak<Runtime>, clock: Arc<IdClock>) {
         if last != kept {
             keep_last_id(&clock, last).await;
             kept = last;
+        }
+    }
+}
+
+/// How often guests that no call comes to drop the instances a burst left.
+const TRIM_IDLE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Drops idle guest instances past their idle time ([`Guest::trim`]), so a
+/// pool that went quiet after a burst gives its memory back without waiting
+/// for a call.
+async fn trim_idle_instances(runtime: Weak<Runtime>) {
+    loop {
+        tokio::time::sleep(TRIM_IDLE_EVERY).await;
+        let Some(rt) = runtime.upgrade() else { return };
+        let loaded = rt.loaded();
+        drop(rt);
+        let dropped: usize = loaded.guests.values().map(|g| g.trim()).sum();
+        if dropped > 0 {
+            tracing::debug!(dropped, "idle guest instances dropped");
         }
     }
 }

@@ -408,13 +408,20 @@ impl Guest {
     /// so those are at its front: the ones a burst made and no call since needed.
     fn park(&self, mut instance: Instance) {
         instance.idle_since = Instant::now();
+        self.idle.lock().expect("idle list").push(instance);
+        self.trim();
+    }
+
+    /// Drops the instances that have waited on the idle list longer than the
+    /// idle time; how many. Parking does it, and so does a timer
+    /// ([`crate::runtime`]), for a guest no call comes to any more.
+    pub fn trim(&self) -> usize {
         let mut idle = self.idle.lock().expect("idle list");
-        idle.push(instance);
         let stale = idle.iter().take_while(|i| i.idle_since.elapsed() >= self.idle_ttl).count();
         // Dropped outside the lock: freeing an instance returns its memory to the engine.
         let dropped: Vec<Instance> = idle.drain(..stale).collect();
         drop(idle);
-        drop(dropped);
+        dropped.len()
     }
 
     /// Instances waiting for a call.
@@ -639,5 +646,20 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         guest.call(scope, &ctx, &event).await.unwrap();
         assert_eq!(guest.idle_instances(), 1);
+    }
+
+    /// With no call coming, the timer's trim drops them all the same.
+    #[tokio::test]
+    async fn idle_instances_are_trimmed_without_a_call() {
+        let mut guest = misbehave().await;
+        guest.idle_ttl = Duration::from_millis(200);
+        for _ in 0..4 {
+            let instance = guest.instantiate().await.unwrap();
+            guest.idle.lock().unwrap().push(instance);
+        }
+        assert_eq!(guest.trim(), 0, "none has waited long enough");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(guest.trim(), 4);
+        assert_eq!(guest.idle_instances(), 0);
     }
 }
