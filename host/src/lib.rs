@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod engine;
 pub mod http;
 pub mod interfaces;
+pub mod logging;
 pub mod message_id;
 pub mod metrics;
 pub mod model;

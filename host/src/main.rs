@@ -31,13 +31,7 @@ fn main() -> ExitCode {
         }
     }
 
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CISTERN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmqtt=warn,rmqtt_net=warn,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    cistern::logging::init();
 
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

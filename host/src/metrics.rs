@@ -116,11 +116,11 @@ impl Metrics {
         let client = &event.client().clientid;
         match event.message() {
             Some(m) => tracing::warn!(
-                action = %action.name, at = %action.at, hook = %event.hook_point(), client, msgid = %m.id, topic = %m.topic,
+                action = %action.name, at = %action.at, hook = %event.hook_point(), ?client, msgid = %m.id, topic = ?m.topic,
                 %error, "action failed"
             ),
             None => tracing::warn!(
-                action = %action.name, at = %action.at, hook = %event.hook_point(), client, topic = event.topic(),
+                action = %action.name, at = %action.at, hook = %event.hook_point(), ?client, topic = ?event.topic(),
                 %error, "action failed"
             ),
         }
@@ -132,7 +132,7 @@ impl Metrics {
         let c = &action.counters;
         c.failures.fetch_add(1, Ordering::Relaxed);
         c.unavailable.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(action = %action.name, client = %event.client().clientid, pool = lane, "read skipped: database unavailable");
+        tracing::debug!(action = %action.name, client = ?event.client().clientid, pool = lane, "read skipped: database unavailable");
     }
 
     /// A write could neither be stored nor deferred: the broker will not
@@ -140,8 +140,8 @@ impl Metrics {
     pub fn refused(&self, action: &Action, event: &Event, error: &OutboxError) {
         action.counters.failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
-            action = %action.name, client = %event.client().clientid, msgid = event.message().map(|m| m.id.as_str()),
-            topic = event.topic(), %error, "write refused: its database is unavailable and the outbox cannot take it"
+            action = %action.name, client = ?event.client().clientid, msgid = event.message().map(|m| m.id.as_str()),
+            topic = ?event.topic(), %error, "write refused: its database is unavailable and the outbox cannot take it"
         );
     }
 
@@ -149,8 +149,8 @@ impl Metrics {
     pub fn dropped(&self, action: &str, event: &Event, why: &str) {
         self.action(&Arc::from(action)).dropped.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
-            action, client = %event.client().clientid, msgid = event.message().map(|m| m.id.as_str()),
-            topic = event.topic(), "deferred write dropped: {why}"
+            action, client = ?event.client().clientid, msgid = event.message().map(|m| m.id.as_str()),
+            topic = ?event.topic(), "deferred write dropped: {why}"
         );
     }
 

@@ -41,7 +41,7 @@ fn points(ctx: &Context, event: &Event) -> Result<Vec<String>, Error> {
     };
     let m = &publish.message;
     let view = cistern_guest::template::view(publish);
-    let refused = |e: String| Error::InvalidInput(format!("message {} on {}: {e}", m.id, m.topic));
+    let refused = |e: String| Error::InvalidInput(format!("message {} on {:?}: {e}", m.id, m.topic));
     match ctx.backend.as_str() {
         "influxdb" => {
             let set_timestamp = settings::get(ctx, "set_timestamp") != Some("false");

@@ -19,6 +19,8 @@ impl log::Host for HostState {
             message.truncate(end);
             message.push_str("...");
         }
+        // A guest's line is one line, whatever subscriber the embedding broker installed.
+        let message = crate::logging::one_line(&message);
         match level {
             log::Level::Trace => tracing::trace!(target: "cistern::guest", action, "{message}"),
             log::Level::Debug => tracing::debug!(target: "cistern::guest", action, "{message}"),

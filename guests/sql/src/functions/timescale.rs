@@ -78,7 +78,7 @@ fn rows(templates: &[Template], event: &Event) -> Result<Vec<TemplateRows>, Erro
     let mut made = Vec::new();
     for (i, t) in templates.iter().enumerate().filter(|(_, t)| cistern_topic::matches(&t.filter, &m.topic)) {
         let rows = t.rows(&view).map_err(|e| {
-            Error::InvalidInput(format!("template {} refused message {} on {}: {e}", t.name, m.id, m.topic))
+            Error::InvalidInput(format!("template {} refused message {} on {:?}: {e}", t.name, m.id, m.topic))
         })?;
         made.push((i, rows.into_iter().map(|r| r.into_iter().map(to_sql).collect()).collect()));
     }

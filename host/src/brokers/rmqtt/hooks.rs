@@ -257,7 +257,7 @@ impl Adapter {
                     (None, Some(packet)) => self.sessions.in_flight(&s.id.client_id, packet),
                     (None, None) => None,
                 };
-                tracing::debug!(client = %s.id.client_id, ?packet, msgid = ?id, dup = p.dup, "delivered");
+                tracing::debug!(client = ?s.id.client_id, ?packet, msgid = ?id, dup = p.dup, "delivered");
                 let id = id.unwrap_or_else(|| self.runtime.ids.next());
                 let message = convert::message(&p, id, &from.id.client_id);
                 self.runtime.handle(Event::MessageDelivered { client: self.client(s).await, message }).await;
@@ -266,14 +266,14 @@ impl Adapter {
             Parameter::MessageAcked(s, from, publish) => {
                 let packet = publish.packet_id.map(|id| id.get());
                 let id = packet.and_then(|packet| self.sessions.acked(&s.id.client_id, packet));
-                tracing::debug!(client = %s.id.client_id, ?packet, msgid = ?id, "acked");
+                tracing::debug!(client = ?s.id.client_id, ?packet, msgid = ?id, "acked");
                 match id {
                     Some(id) => {
                         let message = convert::message(publish, id, &from.id.client_id);
                         self.runtime.handle(Event::MessageAcked { client: self.client(s).await, message }).await;
                     }
                     None => {
-                        tracing::debug!(client = %s.id.client_id, ?packet, "acknowledged a message with no cistern id")
+                        tracing::debug!(client = ?s.id.client_id, ?packet, "acknowledged a message with no cistern id")
                     }
                 }
             }
@@ -281,7 +281,7 @@ impl Adapter {
                 // A first delivery still carries the id (`message.delivered` takes it out).
                 let twin = convert::stamped(publish).is_some_and(|id| self.overlap.is_twin(&s.id.client_id, &id));
                 if twin {
-                    tracing::debug!(client = %s.id.client_id, "a stored message came live too; delivered once");
+                    tracing::debug!(client = ?s.id.client_id, "a stored message came live too; delivered once");
                     return (false, Some(HookResult::MessageExpiry));
                 }
             }
@@ -291,16 +291,16 @@ impl Adapter {
                 if let Some(id) = convert::stamped(publish) {
                     self.feeds.taken(&to.client_id, &id);
                 }
-                tracing::debug!(client = %to.client_id, "not delivered: a twin, or expired");
+                tracing::debug!(client = ?to.client_id, "not delivered: a twin, or expired");
             }
             Parameter::MessageDropped(Some(to), _from, publish, reason) => {
                 self.runtime.metrics.queue_dropped();
                 let id = convert::stamped(publish);
                 if id.as_ref().is_some_and(|id| self.feeds.taken(&to.client_id, id)) {
                     // Handed over from a store: still there, unacknowledged, for the next fetch.
-                    tracing::warn!(client = %to.client_id, msgid = ?id, %reason, "the broker dropped a fetched message");
+                    tracing::warn!(client = ?to.client_id, msgid = ?id, %reason, "the broker dropped a fetched message");
                 } else {
-                    tracing::debug!(client = %to.client_id, msgid = ?id, %reason, "the broker dropped a queued message");
+                    tracing::debug!(client = ?to.client_id, msgid = ?id, %reason, "the broker dropped a queued message");
                 }
                 self.sessions.dropped(&to.client_id);
             }
@@ -348,7 +348,7 @@ impl Adapter {
     /// disconnected, so that it sends the message again.
     async fn refuse(&self, s: &Session, why: &str) -> PublishAclResult {
         let v5 = s.protocol().await.is_ok_and(|p| p == 5);
-        tracing::warn!(client = %s.id.client_id, v5, "publish not acknowledged: {why}");
+        tracing::warn!(client = ?s.id.client_id, v5, "publish not acknowledged: {why}");
         self.runtime.metrics.publish_refused();
         PublishAclResult(PublishResult {
             reason_code: PublishAckReason::QuotaExceeded,
@@ -404,7 +404,7 @@ impl Adapter {
                 };
                 match subscribe {
                     Ok(s) => subs.push(s),
-                    Err(e) => tracing::warn!(client = %s.id.client_id, topic = %sub.topic, "cannot subscribe: {e}"),
+                    Err(e) => tracing::warn!(client = ?s.id.client_id, topic = ?sub.topic, "cannot subscribe: {e}"),
                 }
             }
             // Sent to the session, not run here: this hook runs inside the
@@ -415,10 +415,10 @@ impl Adapter {
                 Some(tx) => {
                     self.runtime.metrics.subscribed(subs.len());
                     if tx.unbounded_send(SessionMessage::Subscribes(subs, None)).is_err() {
-                        tracing::warn!(client = %s.id.client_id, "session closed before its subscriptions were added");
+                        tracing::warn!(client = ?s.id.client_id, "session closed before its subscriptions were added");
                     }
                 }
-                None => tracing::warn!(client = %s.id.client_id, "no live session to subscribe"),
+                None => tracing::warn!(client = ?s.id.client_id, "no live session to subscribe"),
             }
         }
         if outcome.deliver.is_empty() && outcome.more.is_empty() {
@@ -522,7 +522,7 @@ impl Adapter {
                     if counted {
                         self.feeds.taken(&feed.session.client_id, &m.id);
                     }
-                    tracing::warn!(client = %feed.session.client_id, msgid = %m.id, %reason, "cannot deliver a stored message")
+                    tracing::warn!(client = ?feed.session.client_id, msgid = ?m.id, %reason, "cannot deliver a stored message")
                 }
             }
         }

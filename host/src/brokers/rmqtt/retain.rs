@@ -63,7 +63,7 @@ impl RetainStorage for Retainer {
             let (properties, topic) = (self.properties.clone(), topic.to_string());
             let kept = tokio::task::spawn_blocking(move || properties.set(&topic, &msgid, keep)).await;
             if let Err(e) = kept.map_err(|e| e.to_string()).and_then(|r| r) {
-                tracing::error!(topic = %retain.publish.topic, "cannot keep a retained message's MQTT 5 properties: {e}");
+                tracing::error!(topic = ?retain.publish.topic, "cannot keep a retained message's MQTT 5 properties: {e}");
             }
             return Ok(());
         }

@@ -126,7 +126,7 @@ impl Entry for TakeoverEntry {
         let clear_subscriptions = clear_subscriptions || previous_ends;
         let taken = match self.0.kick(clean_start, clear_subscriptions, is_admin).await {
             Err(e) if e.to_string().starts_with(DROPPED) => {
-                tracing::debug!(client = %self.0.id().client_id, "the previous connection ended while taken over");
+                tracing::debug!(client = ?self.0.id().client_id, "the previous connection ended while taken over");
                 self.0.kick(clean_start, clear_subscriptions, is_admin).await
             }
             result => result,
