@@ -146,3 +146,48 @@ async fn the_http_listener_speaks_http_1_1() {
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 405 Method Not Allowed"), "{answer}");
 }
+
+/// `cistern.mqtt.max_packet_size` (EMQX's `mqtt.max_packet_size`) lets a
+/// 3 MiB payload in, and it is stored whole; past it the connection is
+/// closed and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_packet_size_lets_large_payloads_in() {
+    use cistern_tests::raw::{Connect, RawClient};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let config = format!(
+        "{}cistern.mqtt.max_packet_size = 4MB\nbackend.sqlite.pool1.database = {}\n{}",
+        configs::base(),
+        db.display(),
+        configs::sql_hooks_with("sqlite", "")
+    );
+    let broker = Broker::start(BIN, &config);
+    let big: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    let (mut client, _) = RawClient::connect(broker.port, "big-pub", Connect { clean: true, ..Connect::default() });
+    client.publish("big/t", &big, 1, false);
+    let store = Store::sqlite(&db).await;
+    let stored = store
+        .eventually(
+            "select length(payload) from mqtt_msg where topic = ?",
+            &["big/t"],
+            std::time::Duration::from_secs(10),
+            |r| !r.is_empty(),
+        )
+        .await;
+    assert_eq!(stored, [[Some((3 << 20).to_string())]]);
+    let hex = store.rows("select hex(payload) = ? from mqtt_msg where topic = ?", &[&hex(&big), "big/t"]).await;
+    assert_eq!(hex, [[Some("1".to_string())]], "the payload is stored byte for byte");
+
+    let too_big = vec![b'x'; 5 << 20];
+    let (mut client, _) = RawClient::connect(broker.port, "bigger-pub", Connect { clean: true, ..Connect::default() });
+    let refused =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.publish("big/u", &too_big, 1, false)));
+    assert!(refused.is_err(), "a 5 MiB publish past a 4 MB limit is not acknowledged");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let none = store.rows("select count(*) from mqtt_msg where topic = ?", &["big/u"]).await;
+    assert_eq!(none, [[Some("0".to_string())]]);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}

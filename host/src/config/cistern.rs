@@ -21,6 +21,7 @@ pub struct CisternConfig {
     pub guests_dir: Option<PathBuf>,
     pub reload: bool,
     pub max_mqueue_len: usize,
+    pub max_packet_size: u32,
     pub session_expiry: Duration,
     pub limits: Limits,
     pub outbox: OutboxSettings,
@@ -66,6 +67,10 @@ struct Keys {
     /// `cistern.mqtt.max_mqueue_len`: messages a broker session queues for an offline client.
     #[serde(rename = "mqtt.max_mqueue_len", default = "default_mqueue", deserialize_with = "values::parsed")]
     max_mqueue_len: usize,
+    /// `cistern.mqtt.max_packet_size` (EMQX's `mqtt.max_packet_size`): the
+    /// largest MQTT packet a client may send; a larger one closes its connection.
+    #[serde(rename = "mqtt.max_packet_size", default = "default_max_packet", deserialize_with = "values::size")]
+    max_packet_size: u64,
     /// `cistern.mqtt.session_expiry_interval`: how long the broker keeps a persistent session.
     #[serde(
         rename = "mqtt.session_expiry_interval",
@@ -115,11 +120,17 @@ fn default_listener() -> SocketAddr {
 fn default_node() -> String {
     "cistern@127.0.0.1".into()
 }
+/// The largest packet MQTT can frame: a remaining length of 268,435,455 bytes.
+const MAX_MQTT_PACKET: u64 = 268_435_455;
+
 const fn default_true() -> bool {
     true
 }
 const fn default_mqueue() -> usize {
     1000
+}
+const fn default_max_packet() -> u64 {
+    1 << 20
 }
 const fn default_session_expiry() -> Duration {
     Duration::from_secs(2 * 3600)
@@ -158,6 +169,11 @@ impl CisternConfig {
             let at = &entries.iter().find(|(k, _)| k == "limits.instances").expect("set").1.at;
             return Err(ConfigError::at(at, "cistern.limits.instances must be at least 1"));
         }
+        // MQTT's remaining length tops out just under 256 MB; `256MB` means that.
+        if !(1..=MAX_MQTT_PACKET + 1).contains(&k.max_packet_size) {
+            let at = &entries.iter().find(|(k, _)| k == "mqtt.max_packet_size").expect("set").1.at;
+            return Err(ConfigError::at(at, "cistern.mqtt.max_packet_size must be from 1 byte to 256MB"));
+        }
         Ok(CisternConfig {
             listener: k.listener,
             http_listener: k.http_listener,
@@ -165,6 +181,7 @@ impl CisternConfig {
             guests_dir: k.guests_dir.map(|dir| base_dir.join(dir)),
             reload: k.reload,
             max_mqueue_len: k.max_mqueue_len,
+            max_packet_size: k.max_packet_size.min(MAX_MQTT_PACKET) as u32,
             session_expiry: k.session_expiry,
             limits: Limits {
                 memory: k.memory,

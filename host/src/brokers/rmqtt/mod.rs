@@ -67,6 +67,7 @@ pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Res
         // A restarted broker must bind while its last connections sit in TIME_WAIT.
         .reuseaddr(Some(true))
         .max_mqueue_len(config.max_mqueue_len)
+        .max_packet_size(config.max_packet_size)
         .session_expiry_interval(config.session_expiry)
         // Queued messages live as long as their session, so a client that
         // resumes its session gets them from the broker, not lost to expiry.
