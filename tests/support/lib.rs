@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod cassandra;
 pub mod configs;
+pub mod corpus;
 pub mod databases;
 pub mod dynamo;
 pub mod influx;
