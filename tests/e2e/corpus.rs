@@ -333,19 +333,13 @@ async fn sql_corpus(sql: Sql) {
     // Offline messages from the store, byte for byte (the 1 MiB ones too),
     // through a wildcard and through hostile filters, to hostile client ids.
     let fetcher = "'); DROP TABLE mqtt_acked; --";
-    let want = corpus::expected_deliveries(stored.iter().copied());
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, fetcher, &["corpus/#"], expected, SOON);
-    corpus::assert_deliveries("corpus/#", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, fetcher, &["corpus/#"], stored.iter().copied(), SOON);
     let narrow = "%_\\'";
     let filters = ["corpus/%/#", "corpus/_/underscore", "corpus/\\'/+"];
     let matches = |c: &&Case| {
         c.topic.starts_with("corpus/%/") || c.topic == "corpus/_/underscore" || c.topic.starts_with("corpus/\\'/")
     };
-    let want = corpus::expected_deliveries(stored.iter().copied().filter(matches));
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, narrow, &filters, expected, SOON);
-    corpus::assert_deliveries("hostile filters", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, narrow, &filters, stored.iter().copied().filter(matches), SOON);
 
     // Every client's state, under its exact id, offline now.
     let mut clients: BTreeSet<String> = cases.iter().map(|c| c.client_id.clone()).collect();
@@ -551,20 +545,14 @@ backend.redis.hook.message.publish.9 = {"topic": "#", "action": {"commands": ["R
     // Offline messages from the store, byte for byte, through the pubsub
     // fetch: a wildcard, and filters whose levels are glob characters.
     let fetcher = "*3\r\n$3\r\nDEL\r\n$1\r\n*\r\n";
-    let want = corpus::expected_deliveries(cases.iter());
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, fetcher, &["pubsub/#"], expected, SOON);
-    corpus::assert_deliveries("pubsub/#", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, fetcher, &["pubsub/#"], cases.iter(), SOON);
     let narrow = "[a-z]*?\\";
     let filters = ["pubsub/*/#", "pubsub/?/question", "pubsub/\\/+", "pubsub/%/+"];
     let matches = |c: &&Case| {
         ["pubsub/*/", "pubsub/\\/", "pubsub/%/"].iter().any(|p| c.topic.starts_with(p))
             || c.topic == "pubsub/?/question"
     };
-    let want = corpus::expected_deliveries(cases.iter().filter(matches));
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, narrow, &filters, expected, SOON);
-    corpus::assert_deliveries("glob-like filters", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, narrow, &filters, cases.iter().filter(matches), SOON);
 
     // Clients, offline, under their exact ids; the raw commands' values whole.
     let mut clients: BTreeSet<String> = cases.iter().map(|c| c.client_id.clone()).collect();
@@ -756,18 +744,12 @@ async fn mongo() {
     let as_back = |c: &Case| Case { payload: back[&c.topic].clone(), ..c.clone() };
     let fetcher = "{\"$gt\": \"\"}";
     let all: Vec<Case> = cases.iter().map(as_back).collect();
-    let want = corpus::expected_deliveries(all.iter());
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, fetcher, &["corpus/#"], expected, SOON);
-    corpus::assert_deliveries("corpus/#", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, fetcher, &["corpus/#"], all.iter(), SOON);
     let narrow = "$where.a.b";
     let filters = ["corpus/{\"$ne\": null}/#", "corpus/a.b/+", "corpus/*/#", "corpus/.*/#"];
     let matches =
         |c: &&Case| ["corpus/{\"$ne\": null}/", "corpus/a.b/", "corpus/*/"].iter().any(|p| c.topic.starts_with(p));
-    let want = corpus::expected_deliveries(all.iter().filter(matches));
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, narrow, &filters, expected, SOON);
-    corpus::assert_deliveries("hostile filters", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, narrow, &filters, all.iter().filter(matches), SOON);
 
     // Clients, offline, under their exact ids; read positions under the exact ids and topics.
     let mut clients: BTreeSet<String> = cases.iter().map(|c| c.client_id.clone()).collect();
@@ -941,19 +923,13 @@ backend.cassa.hook.message.publish.9 = {"topic": "#", "action": {"cql": ["insert
 
     // Offline messages from the store, byte for byte.
     let fetcher = "'); DROP KEYSPACE system; --";
-    let want = corpus::expected_deliveries(stored.iter().copied());
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, fetcher, &["corpus/#"], expected, SOON);
-    corpus::assert_deliveries("corpus/#", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, fetcher, &["corpus/#"], stored.iter().copied(), SOON);
     let narrow = "?;\"$1\"";
     let filters = ["corpus/'/+", "corpus/?/#", "corpus/\"/dquote"];
     let matches = |c: &&Case| {
         c.topic.starts_with("corpus/'/") || c.topic.starts_with("corpus/?/") || c.topic == "corpus/\"/dquote"
     };
-    let want = corpus::expected_deliveries(stored.iter().copied().filter(matches));
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, narrow, &filters, expected, SOON);
-    corpus::assert_deliveries("hostile filters", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, narrow, &filters, stored.iter().copied().filter(matches), SOON);
 
     // Clients offline under their exact ids; read positions; the raw connection rows.
     let mut clients: BTreeSet<String> = cases.iter().map(|c| c.client_id.clone()).collect();
@@ -1123,18 +1099,11 @@ fn dynamo() {
     let matches = |c: &&Case| {
         c.topic.starts_with("corpus/:name/") || c.topic.starts_with("corpus/x$1/") || c.topic == "corpus/a.b/dotted"
     };
-    let want = corpus::expected_deliveries(stored.iter().copied().filter(matches));
-    let expected: usize = want.values().map(Vec::len).sum();
-    assert!(expected > 0);
-    let got = corpus::fetch(broker.port, narrow, &filters, expected, SOON);
-    corpus::assert_deliveries("hostile filters", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, narrow, &filters, stored.iter().copied().filter(matches), SOON);
     let fetcher = "it's \\ \"x\" :v";
     let rest: Vec<&Case> =
         stored.iter().copied().filter(|c| !matches(c) || retained.iter().any(|r| r.topic == c.topic)).collect();
-    let want = corpus::expected_deliveries(rest.iter().copied());
-    let expected: usize = want.values().map(Vec::len).sum();
-    let got = corpus::fetch(broker.port, fetcher, &["corpus/#"], expected, SOON);
-    corpus::assert_deliveries("corpus/#", &corpus::deliveries(&got), &want);
+    corpus::fetch_exactly(broker.port, fetcher, &["corpus/#"], rest.iter().copied(), SOON);
 
     // Clients offline under their exact ids; read positions; acknowledged messages gone.
     let mut clients: BTreeSet<String> = cases.iter().map(|c| c.client_id.clone()).collect();

@@ -209,6 +209,23 @@ pub fn expected_deliveries<'a>(stored: impl IntoIterator<Item = &'a Case>) -> De
     out
 }
 
+/// A new subscriber `client_id` on `filters` fetches from the store exactly
+/// the messages of `stored` (the ones the filters match), byte for byte:
+/// each once, and nothing else.
+pub fn fetch_exactly<'a>(
+    port: u16,
+    client_id: &str,
+    filters: &[&str],
+    stored: impl IntoIterator<Item = &'a Case>,
+    limit: Duration,
+) {
+    let want = expected_deliveries(stored);
+    let expected: usize = want.values().map(Vec::len).sum();
+    assert!(expected > 0, "{filters:?}: a fetch of nothing proves nothing");
+    let got = fetch(port, client_id, filters, expected, limit);
+    assert_deliveries(&filters.join(" "), &deliveries(&got), &want);
+}
+
 /// Asserts that two delivery maps are equal, naming the topics that differ
 /// (payloads shown by length and a short head, not 1 MiB of bytes).
 pub fn assert_deliveries(what: &str, got: &Deliveries, want: &Deliveries) {
