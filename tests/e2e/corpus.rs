@@ -67,7 +67,6 @@ use std::time::{Duration, Instant};
 
 use cistern_tests::corpus::{self, Case};
 use cistern_tests::databases::TestDb;
-use cistern_tests::raw::{Connect, RawClient};
 use cistern_tests::{configs, Broker, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
@@ -275,12 +274,7 @@ async fn sql_corpus(sql: Sql) {
     );
     // An empty retained message (QoS 0, so mqtt_msg does not keep it) deletes
     // the retained message on the topic `corpus/%/percent`, and no other.
-    let deleting =
-        Case { client_id: "corpus-delete".into(), payload: vec![], ..corpus::case(&cases, "percent").clone() };
-    let (mut client, _) =
-        RawClient::connect(broker.port, &deleting.client_id, Connect { clean: true, ..Connect::default() });
-    client.publish(&deleting.topic, b"", 0, true);
-    client.disconnect();
+    let deleting = corpus::delete_retained(broker.port, &cases, "percent");
     let retained: Vec<&Case> = stored.iter().copied().filter(|c| c.retain && c.label != "percent").collect();
 
     // Each stock write, and each raw one, has happened (or been refused).
@@ -501,12 +495,7 @@ backend.redis.hook.message.publish.9 = {"topic": "#", "action": {"commands": ["R
         cases.iter().filter(|c| c.retain).filter(|c| redis.exists(&key(&[b"mqtt:retain:", c.topic.as_bytes()]))).count()
             == retained_before
     });
-    let deleting =
-        Case { client_id: "corpus-delete".into(), payload: vec![], ..corpus::case(&cases, "percent").clone() };
-    let (mut client, _) =
-        RawClient::connect(broker.port, &deleting.client_id, Connect { clean: true, ..Connect::default() });
-    client.publish(&deleting.topic, b"", 0, true);
-    client.disconnect();
+    let deleting = corpus::delete_retained(broker.port, &cases, "percent");
     let retained: Vec<&Case> = cases.iter().filter(|c| c.retain && c.label != "percent").collect();
     until(&broker, "the empty retained message deletes", SOON, || {
         !redis.exists(&key(&[b"mqtt:retain:", deleting.topic.as_bytes()]))
@@ -696,12 +685,7 @@ async fn mongo() {
             (d.len() == retained_count + 1).then_some(())
         })
         .await;
-    let deleting =
-        Case { client_id: "corpus-delete".into(), payload: vec![], ..corpus::case(&cases, "percent").clone() };
-    let (mut client, _) =
-        RawClient::connect(broker.port, &deleting.client_id, Connect { clean: true, ..Connect::default() });
-    client.publish(&deleting.topic, b"", 0, true);
-    client.disconnect();
+    corpus::delete_retained(broker.port, &cases, "percent");
     let retained: Vec<&Case> = cases.iter().filter(|c| c.retain && c.label != "percent").collect();
     mongo
         .eventually("the empty retained message deletes", SOON, "mqtt_retain", doc! {}, |d| {
@@ -861,12 +845,7 @@ backend.cassa.hook.message.publish.9 = {"topic": "#", "action": {"cql": ["insert
     let retained_stored = stored.iter().filter(|c| c.retain).count();
     let retain_rows = |k: &Keyspace| k.rows("SELECT topic FROM {ks}.retain", ()).len();
     k.eventually("every retained message is stored", SOON, |k| (retain_rows(k) > retained_stored).then_some(()));
-    let deleting =
-        Case { client_id: "corpus-delete".into(), payload: vec![], ..corpus::case(&cases, "percent").clone() };
-    let (mut client, _) =
-        RawClient::connect(broker.port, &deleting.client_id, Connect { clean: true, ..Connect::default() });
-    client.publish(&deleting.topic, b"", 0, true);
-    client.disconnect();
+    let deleting = corpus::delete_retained(broker.port, &cases, "percent");
     let retained: Vec<&Case> = stored.iter().copied().filter(|c| c.retain && c.label != "percent").collect();
     k.eventually("the empty retained message deletes", SOON, |k| {
         k.rows("SELECT msgid FROM {ks}.retain WHERE topic = ?", (deleting.topic.as_str(),)).is_empty().then_some(())
@@ -1048,12 +1027,7 @@ fn dynamo() {
     d.eventually("every retained message is stored", SOON, |d| {
         (d.scan("mqtt_retain").len() > retained_stored).then_some(())
     });
-    let deleting =
-        Case { client_id: "corpus-delete".into(), payload: vec![], ..corpus::case(&cases, "percent").clone() };
-    let (mut client, _) =
-        RawClient::connect(broker.port, &deleting.client_id, Connect { clean: true, ..Connect::default() });
-    client.publish(&deleting.topic, b"", 0, true);
-    client.disconnect();
+    let deleting = corpus::delete_retained(broker.port, &cases, "percent");
     let retained: Vec<&Case> = stored.iter().copied().filter(|c| c.retain && c.label != "percent").collect();
     d.eventually("the empty retained message deletes", SOON, |d| {
         d.get("mqtt_retain", &[("topic", &deleting.topic)]).is_none().then_some(())

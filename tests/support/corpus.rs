@@ -209,6 +209,17 @@ pub fn expected_deliveries<'a>(stored: impl IntoIterator<Item = &'a Case>) -> De
     out
 }
 
+/// Deletes the retained message of `cases`' case `label` as MQTT does, with
+/// an empty retained publish on its topic from a client of its own; that
+/// publish, as a case.
+pub fn delete_retained(port: u16, cases: &[Case], label: &str) -> Case {
+    let deleting = Case { client_id: "corpus-delete".into(), payload: vec![], ..case(cases, label).clone() };
+    let (mut client, _) = RawClient::connect(port, &deleting.client_id, Connect { clean: true, ..Connect::default() });
+    client.publish(&deleting.topic, b"", 0, true);
+    client.disconnect();
+    deleting
+}
+
 /// A new subscriber `client_id` on `filters` fetches from the store exactly
 /// the messages of `stored` (the ones the filters match), byte for byte:
 /// each once, and nothing else.
