@@ -67,6 +67,21 @@ impl<P: FromStr + Display> Page<P> {
         self.limit
     }
 
+    /// Of `max` (`max_returned_count`, which counts the whole fetch), how
+    /// many this page and those after it may still deliver; none: no cap.
+    pub fn left(&self, max: Option<u64>) -> Option<u64> {
+        max.map(|m| m.saturating_sub(self.before))
+    }
+
+    /// The most one topic may give this page, with `left` still to deliver:
+    /// no topic gives a page more than the page holds.
+    pub fn per_topic(&self, left: Option<u64>) -> Option<u64> {
+        match (left, self.limit) {
+            (Some(l), Some(p)) => Some(l.min(p)),
+            (l, p) => l.or(p),
+        }
+    }
+
     /// How many more messages the page may hold (all, when not paged).
     pub fn room(&self) -> u64 {
         self.limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.count))

@@ -66,7 +66,7 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error>
     };
     // Paged (see `cistern_guest::page`): the position is the last msgid delivered.
     let mut page = Page::begin(String::new())?;
-    let left = max.map(|m| (m as u64).saturating_sub(page.before));
+    let left = page.left(max.map(|m| m as u64));
     if left == Some(0) {
         return Ok(Outcome::none());
     }

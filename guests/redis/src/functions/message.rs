@@ -93,15 +93,11 @@ pub fn fetch(pool: &str, ctx: &Context, event: &Event, sharing: Sharing) -> Resu
     // Paged (see `cistern_guest::page`): the position is the last msgid delivered.
     let mut page = Page::begin(String::new())?;
     let resume = (!page.position.is_empty()).then(|| page.position.clone());
-    let left = max.map(|m| m.saturating_sub(page.before));
+    let left = page.left(max);
     if left == Some(0) {
         return Ok(Outcome::none());
     }
-    // No topic gives a page more than the page holds.
-    let per_topic = match (left, page.limit()) {
-        (Some(l), Some(p)) => Some(l.min(p)),
-        (l, p) => l.or(p),
-    };
+    let per_topic = page.per_topic(left);
     let filter = &sub.subscription.topic;
     let topics = topics(pool, filter)?;
     let positions: Vec<Option<String>> = match sharing {
