@@ -11,25 +11,17 @@ use cistern_tests::{backlog_arrives_whole, configs, Broker, Redis, Store};
 use scenarios::BIN;
 
 /// A broker with the seed's hooks on a fresh SQLite store.
-async fn sqlite() -> (Broker, Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cistern.db");
-    let config = format!(
-        "{}backend.sqlite.pool1.database = {}\n{}",
-        configs::base(),
-        db.display(),
-        configs::sql_hooks("sqlite")
-    );
-    let broker = Broker::start(BIN, &config);
-    let store = Store::sqlite(&db).await;
-    (broker, store, dir)
+async fn sqlite() -> (Broker, Store) {
+    let broker = Broker::start(BIN, &configs::sqlite());
+    let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
+    (broker, store)
 }
 
 /// 20,000 stored messages of 4 KiB, twenty times the session's queue, reach
 /// a new subscriber in pages as it takes them: all, in order, once each.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backlog_twenty_times_the_session_queue_arrives_whole() {
-    let (broker, store, _dir) = sqlite().await;
+    let (broker, store) = sqlite().await;
     scenarios::large_backlog(&broker, &store, 20_000, 4096).await;
 }
 
@@ -37,7 +29,7 @@ async fn a_backlog_twenty_times_the_session_queue_arrives_whole() {
 /// memory) reach a new subscriber whole: no page holds them all.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backlog_larger_than_the_guests_memory_arrives_whole() {
-    let (broker, store, _dir) = sqlite().await;
+    let (broker, store) = sqlite().await;
     scenarios::large_backlog(&broker, &store, 5_000, 16 * 1024).await;
 }
 

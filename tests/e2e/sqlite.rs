@@ -153,15 +153,8 @@ async fn the_http_listener_speaks_http_1_1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn max_packet_size_lets_large_payloads_in() {
     use cistern_tests::raw::{Connect, RawClient};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("c.db");
-    let config = format!(
-        "{}cistern.mqtt.max_packet_size = 4MB\nbackend.sqlite.pool1.database = {}\n{}",
-        configs::base(),
-        db.display(),
-        configs::sql_hooks_with("sqlite", "")
-    );
-    let broker = Broker::start(BIN, &config);
+    let broker = Broker::start(BIN, &format!("cistern.mqtt.max_packet_size = 4MB\n{}", configs::sqlite()));
+    let db = broker.dir.path().join("cistern.db");
     let big: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
     let (mut client, _) = RawClient::connect(broker.port, "big-pub", Connect { clean: true, ..Connect::default() });
     client.publish("big/t", &big, 1, false);
