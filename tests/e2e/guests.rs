@@ -62,6 +62,44 @@ backend.sqlite.hook.client.connected.1 = {{"action": {{"module": "misbehave", "f
     assert!(broker.is_running());
 }
 
+/// The CPU time a database spends is not the guest's: SQLite runs in the
+/// thread that polls the guest's call, and a write that takes it longer than
+/// `cpu_time` (here a trigger that counts to two million) stores its row,
+/// and nothing traps.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_sqlite_write_does_not_use_the_guests_cpu_time() {
+    let config = format!(
+        r##"{base}
+cistern.guests.dir = {guests}
+cistern.limits.cpu_time = 50ms
+cistern.limits.call_timeout = 30s
+backend.sqlite.pool1.database = {{dir}}/cistern.db
+backend.sqlite.hook.message.publish.1 = {{"topic": "#", "action": {{"module": "misbehave", "function": "trespass"}}, "pool": "pool1", "options": {{"target": "pool1"}}}}
+"##,
+        base = configs::base(),
+        guests = configs::guests_dir()
+    );
+    let broker = Broker::start(BIN, &config);
+    let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
+    store.execute("create table trespass(msgid text primary key)", &[]).await;
+    store.execute("create table burnt(n integer)", &[]).await;
+    store
+        .execute(
+            "create trigger burn after insert on trespass begin insert into burnt select count(*) from \
+             (with recursive c(x) as (select 1 union all select x + 1 from c where x < 2000000) select x from c); end",
+            &[],
+        )
+        .await;
+    let started = std::time::Instant::now();
+    publish(broker.port, "patient", "slow/1", b"x", 1, false);
+    let rows =
+        store.eventually("select cast(n as text) from burnt", &[], Duration::from_secs(30), |r| r.len() == 1).await;
+    assert_eq!(rows[0], [Some("2000000".to_string())]);
+    assert!(started.elapsed() > Duration::from_millis(50), "the write took less than the CPU limit: no test");
+    assert_eq!(store.rows("select msgid from trespass", &[]).await.len(), 1);
+    assert_eq!(broker.metric("cistern_action_traps_total{action=\"backend.sqlite.hook.message.publish.1\"}"), 0);
+}
+
 /// A guest fetches for a client; it cannot send the client what none of its
 /// subscriptions match (`$SYS/...`, another client's topics): those are
 /// dropped, logged and counted, and what it did subscribe to arrives.

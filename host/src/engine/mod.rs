@@ -22,7 +22,7 @@ use wasmtime::component::{HasSelf, Linker};
 pub use batch::Batcher;
 pub use guest::{CallError, Guest};
 pub use imports::Origin;
-pub use state::{HostState, Page, Scope};
+pub use state::{host_work, HostState, Page, Scope};
 
 use crate::config::Limits;
 

@@ -52,7 +52,9 @@ pub struct Page {
 /// Guest CPU time of the call in progress: the CPU time of the thread while
 /// it polls the call, that is the guest's code and the host's work on its
 /// behalf (copying values in and out), but not the time the call waits: for
-/// a database, or for a worker thread when the machine is loaded. Shared with
+/// a database, or for a worker thread when the machine is loaded, and not
+/// what [`host_work`] ran in the poll (a SQLite caller running its
+/// neighbours' statements too). Shared with
 /// [`Metered`], which wraps the call's future, and read by the epoch
 /// callback, which runs inside a poll on the same thread.
 pub(crate) struct Meter {
@@ -61,6 +63,31 @@ pub(crate) struct Meter {
     /// The thread's CPU clock when the poll in progress began, in
     /// nanoseconds; [`NOT_POLLING`] between polls.
     poll_began: AtomicU64,
+    /// [`HOST_WORK_NS`] when the poll in progress began.
+    host_work_began: AtomicU64,
+}
+
+thread_local! {
+    /// CPU time [`host_work`] has run on this thread, in nanoseconds: a
+    /// poll's growth of it is not the guest's.
+    static HOST_WORK_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn host_work_ns() -> u64 {
+    HOST_WORK_NS.with(std::cell::Cell::get)
+}
+
+/// Runs `f`, work the host does in a guest's poll that is not the guest's
+/// own (a SQLite caller that finds the connection free runs every statement
+/// queued, its neighbours' too), so that its CPU time is not counted against
+/// the guest's budget. Cheap enough for work that takes microseconds or
+/// more: two reads of the thread's CPU clock.
+pub fn host_work<R>(f: impl FnOnce() -> R) -> R {
+    let began = thread_cpu_ns();
+    let out = f();
+    let spent = thread_cpu_ns().saturating_sub(began);
+    HOST_WORK_NS.with(|ns| ns.set(ns.get().wrapping_add(spent)));
+    out
 }
 
 const NOT_POLLING: u64 = u64::MAX;
@@ -71,7 +98,7 @@ fn thread_cpu_ns() -> u64 {
 
 impl Meter {
     pub fn new() -> Self {
-        Meter { used: AtomicU64::new(0), poll_began: AtomicU64::new(NOT_POLLING) }
+        Meter { used: AtomicU64::new(0), poll_began: AtomicU64::new(NOT_POLLING), host_work_began: AtomicU64::new(0) }
     }
 
     /// Starts counting a new call from zero.
@@ -84,7 +111,9 @@ impl Meter {
         let mut ns = self.used.load(Ordering::Relaxed);
         let began = self.poll_began.load(Ordering::Relaxed);
         if began != NOT_POLLING {
-            ns += thread_cpu_ns().saturating_sub(began);
+            // Read on the polling thread (the epoch callback runs inside the poll).
+            let host = host_work_ns().wrapping_sub(self.host_work_began.load(Ordering::Relaxed));
+            ns += thread_cpu_ns().saturating_sub(began).saturating_sub(host);
         }
         Duration::from_nanos(ns)
     }
@@ -106,11 +135,13 @@ impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let began = thread_cpu_ns();
+        let (began, host_began) = (thread_cpu_ns(), host_work_ns());
+        self.meter.host_work_began.store(host_began, Ordering::Relaxed);
         self.meter.poll_began.store(began, Ordering::Relaxed);
         let answer = self.call.as_mut().poll(cx);
         self.meter.poll_began.store(NOT_POLLING, Ordering::Relaxed);
-        self.meter.used.fetch_add(thread_cpu_ns().saturating_sub(began), Ordering::Relaxed);
+        let host = host_work_ns().wrapping_sub(host_began);
+        self.meter.used.fetch_add(thread_cpu_ns().saturating_sub(began).saturating_sub(host), Ordering::Relaxed);
         answer
     }
 }

@@ -3,11 +3,17 @@
 //! A statement joins the store's queue; whoever finds the connection free
 //! runs what is queued (its own and others', one transaction: group commit),
 //! on its own thread, so a lone caller pays no hand-over to another thread,
-//! and callers who find it busy are answered by the one running.
+//! and callers who find it busy are answered by the one running. Once its
+//! own statement is answered, a caller hands what is still queued to a
+//! blocking thread rather than go on running others' statements: under a
+//! steady load it would otherwise never return (and its guest call would
+//! wait, holding up its client's acknowledgement).
+
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::pool::SqliteDb;
+use super::pool::{Shared, SqliteDb};
 use super::writer::{self, Answer, Job, Work};
 use crate::backends::sql::{Batch, SqlError, SqlValue};
 
@@ -18,10 +24,14 @@ async fn submit(db: &SqliteDb, work: Work) -> Result<Answer, SqlError> {
     // Run what waits while the connection is ours. Having let it go, look
     // again: a statement queued just before by someone who found the
     // connection busy would otherwise wait for the next caller.
-    loop {
-        let Ok(connection) = shared.connection.try_lock() else { break };
-        blocking(|| writer::drain(&connection, &shared.waiting));
+    while let Ok(connection) = shared.connection.try_lock() {
+        let answered = || !answer.is_empty();
+        let more = blocking(|| writer::drain(&connection, &shared.waiting, answered));
         drop(connection);
+        if more && answered() {
+            hand_over(shared.clone());
+            break;
+        }
         if shared.waiting.lock().expect("the queue").is_empty() {
             break;
         }
@@ -29,13 +39,27 @@ async fn submit(db: &SqliteDb, work: Work) -> Result<Answer, SqlError> {
     answer.await.map_err(|_| SqlError::Unavailable("the SQLite store dropped the statement".into()))?
 }
 
+/// Runs what is queued on a blocking thread, until nothing is.
+fn hand_over(shared: Arc<Shared>) {
+    tokio::task::spawn_blocking(move || loop {
+        {
+            let Ok(connection) = shared.connection.lock() else { return };
+            writer::drain(&connection, &shared.waiting, || false);
+        }
+        if shared.waiting.lock().expect("the queue").is_empty() {
+            return;
+        }
+    });
+}
+
 /// SQLite blocks; on the multi-threaded runtime, tokio is told, so it moves
 /// other tasks off this thread meanwhile. (A single-threaded runtime, as in
-/// unit tests, just runs it.)
+/// unit tests, just runs it.) Its CPU time is the host's, not the guest's
+/// whose call happened to find the connection free.
 fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| crate::engine::host_work(f)),
+        _ => crate::engine::host_work(f),
     }
 }
 
@@ -139,6 +163,54 @@ mod tests {
         assert!(matches!(bad.unwrap_err(), SqlError::Statement(_)));
         let rows = query(&db, "SELECT topic FROM mqtt_sub ORDER BY topic", vec![]).await.unwrap();
         assert_eq!(rows, vec![vec![SqlValue::Text("a".into())], vec![SqlValue::Text("b".into())]]);
+    }
+
+    /// A caller stops running statements once its own is answered: what is
+    /// still queued behind it is handed to a blocking thread, and every
+    /// statement of a steady stream from many callers is answered and stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_answered_hands_the_rest_over() {
+        let db = memory();
+        let insert = "INSERT INTO mqtt_sub(clientid, topic, qos) VALUES (?, ?, 1)";
+        let (own_reply, own_answer) = oneshot::channel();
+        let mut others = Vec::new();
+        {
+            let mut waiting = db.shared.waiting.lock().unwrap();
+            let params = |t: &str| vec![SqlValue::Text("c".into()), SqlValue::Text(t.into())];
+            waiting.push(Job { work: Work::Execute(insert.into(), params("own")), reply: own_reply });
+            for i in 0..1500 {
+                let (reply, answer) = oneshot::channel();
+                waiting.push(Job { work: Work::Execute(insert.into(), params(&format!("t{i}"))), reply });
+                others.push(answer);
+            }
+        }
+        let more = {
+            let connection = db.shared.connection.lock().unwrap();
+            writer::drain(&connection, &db.shared.waiting, || !own_answer.is_empty())
+        };
+        assert!(more, "the drain stopped with statements still queued");
+        assert_eq!(own_answer.await.unwrap().ok().map(|a| matches!(a, Answer::Affected(1))), Some(true));
+        assert_eq!(db.shared.waiting.lock().unwrap().len(), 1501 - writer::MAX_GROUP, "it ran only the first group");
+
+        hand_over(db.shared.clone());
+        for answer in others {
+            assert!(matches!(answer.await.unwrap(), Ok(Answer::Affected(1))));
+        }
+
+        let callers = (0..32).map(|c| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    let params = vec![SqlValue::Text(format!("caller{c}")), SqlValue::Text(format!("m{i}"))];
+                    execute(&db, insert, params).await.unwrap();
+                }
+            })
+        });
+        for caller in callers.collect::<Vec<_>>() {
+            tokio::time::timeout(std::time::Duration::from_secs(60), caller).await.unwrap().unwrap();
+        }
+        let rows = query(&db, "SELECT count(*) FROM mqtt_sub", vec![]).await.unwrap();
+        assert_eq!(rows, vec![vec![SqlValue::Int(1 + 1500 + 32 * 100)]]);
     }
 
     /// A batch is all or nothing, across its statements: a failing row of

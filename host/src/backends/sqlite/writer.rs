@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use crate::backends::sql::{Batch, ResultSize, SqlError, SqlValue};
 
 /// The most statements one transaction takes.
-const MAX_GROUP: usize = 512;
+pub(super) const MAX_GROUP: usize = 512;
 
 /// The text form timestamps take in SQLite, the one its date functions read.
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
@@ -28,10 +28,14 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<Answer, SqlError>>,
 }
 
-/// Runs every statement waiting, group after group, while any wait. The
-/// caller holds the connection; statements queued meanwhile by others join
-/// the next group.
-pub fn drain(connection: &rusqlite::Connection, waiting: &std::sync::Mutex<Vec<Job>>) {
+/// Runs the statements waiting, group after group, until none wait or, after
+/// a group, `enough` says so; whether any still wait. The caller holds the
+/// connection; statements queued meanwhile by others join the next group.
+pub fn drain(
+    connection: &rusqlite::Connection,
+    waiting: &std::sync::Mutex<Vec<Job>>,
+    enough: impl Fn() -> bool,
+) -> bool {
     loop {
         let group: Vec<Job> = {
             let mut w = waiting.lock().expect("the queue");
@@ -39,12 +43,15 @@ pub fn drain(connection: &rusqlite::Connection, waiting: &std::sync::Mutex<Vec<J
             w.drain(..take).collect()
         };
         if group.is_empty() {
-            return;
+            return false;
         }
         let answers = run_group(connection, &group);
         for (job, answer) in group.into_iter().zip(answers) {
             // A caller that gave up (its call timed out) no longer listens.
             let _ = job.reply.send(answer);
+        }
+        if enough() {
+            return !waiting.lock().expect("the queue").is_empty();
         }
     }
 }
