@@ -8,7 +8,8 @@
 //!
 //! Run with the server up: `scripts/services.sh up influxdb && eval "$(scripts/services.sh env influxdb)"`,
 //! then `cargo bench -p cistern --bench tsdb_publish` (`CISTERN_BENCH_MESSAGES`
-//! per round, `CISTERN_BENCH_IN_FLIGHT`).
+//! per round, `CISTERN_BENCH_IN_FLIGHT`, `CISTERN_BENCH_BATCH_TIME_MS`: the
+//! pools' `batch_time`, 5 as by default).
 
 mod common;
 
@@ -85,6 +86,8 @@ fn plain(batcher: Batcher, influx: bool) -> Handler {
 fn main() {
     let per_round = common::env_or("CISTERN_BENCH_MESSAGES", 5_000);
     let in_flight = common::env_or("CISTERN_BENCH_IN_FLIGHT", 64);
+    // How long a batch waits for more points (`batch_time`), both paths alike.
+    let linger = common::env_or("CISTERN_BENCH_BATCH_TIME_MS", 5);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let db = influx::create_database("bench").await;
@@ -98,13 +101,15 @@ fn main() {
                 format!(
                     "backend.influxdb.pool1.server = 127.0.0.1:{http}\nbackend.influxdb.pool1.protocol = http\n\
                      backend.influxdb.pool1.database = {db}\nbackend.influxdb.pool1.pool_size = {WORKERS}\n\
-                     backend.influxdb.pool1.batch_size = {BATCH}\nbackend.influxdb.template = i.tmpl\n\
+                     backend.influxdb.pool1.batch_size = {BATCH}\nbackend.influxdb.pool1.batch_time = {linger}ms\n\
+                     backend.influxdb.template = i.tmpl\n\
                      backend.influxdb.hook.message.publish.1 = {hook}\n"
                 )
             } else {
                 format!(
                     "backend.opentsdb.pool1.server = 127.0.0.1:{tsdb}\nbackend.opentsdb.pool1.pool_size = {WORKERS}\n\
-                     backend.opentsdb.pool1.max_batch_size = {TSDB_BATCH}\nbackend.opentsdb.template = o.tmpl\n\
+                     backend.opentsdb.pool1.max_batch_size = {TSDB_BATCH}\nbackend.opentsdb.pool1.batch_time = {linger}ms\n\
+                     backend.opentsdb.template = o.tmpl\n\
                      backend.opentsdb.hook.message.publish.1 = {hook}\n"
                 )
             }
@@ -122,7 +127,7 @@ fn main() {
                 (format!("http://127.0.0.1:{tsdb}/api/put"), TSDB_BATCH)
             };
             let sink = Plain { client: client.clone(), url, json: !influx };
-            let limits = Limits { max_points, max_wait: Duration::from_millis(5), workers: WORKERS };
+            let limits = Limits { max_points, max_wait: Duration::from_millis(linger as u64), workers: WORKERS };
             let paths: [(&str, Handler); 2] = [
                 ("plain client", plain(Batcher::start(Arc::new(sink), limits), influx)),
                 ("through cistern", common::through_cistern(runtime.clone())),
@@ -149,7 +154,7 @@ fn main() {
         }
         println!(
             "tsdb_publish: QoS 1 message.publish, one point a message, {per_round} messages x {ROUNDS} rounds, \
-             {in_flight} in flight, {WORKERS} requests in flight, batch {BATCH} (InfluxDB) / {TSDB_BATCH} (OpenTSDB), 5ms"
+             {in_flight} in flight, {WORKERS} requests in flight, batch {BATCH} (InfluxDB) / {TSDB_BATCH} (OpenTSDB), batch_time {linger}ms"
         );
         for l in lines {
             println!("  {l}");
