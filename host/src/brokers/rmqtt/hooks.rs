@@ -461,7 +461,7 @@ impl Adapter {
                 let Some(next) = more.pop_front() else { return };
                 let mut page = self.runtime.next_page(&next).await;
                 if page.deliver.is_empty() && page.more.iter().any(|p| p.after == next.after) {
-                    tracing::warn!(%client, action = %next.action, "a paged fetch ends: a page came back empty at its own cursor");
+                    tracing::warn!(?client, action = %next.action, "a paged fetch ends: a page came back empty at its own cursor");
                     continue;
                 }
                 if let Some(bound) = &feed.live_from {
@@ -479,7 +479,7 @@ impl Adapter {
             }
             let room = outstanding.room(self.feeds.window(), LOOK_AGAIN).await;
             if !self.still_connected(&feed).await {
-                tracing::debug!(%client, left = rest.len(), "the client left before its fetch was handed over");
+                tracing::debug!(?client, left = rest.len(), "the client left before its fetch was handed over");
                 return;
             }
             if room == 0 {
@@ -536,7 +536,8 @@ impl Adapter {
         if !refused.is_empty() {
             let topics: Vec<&str> = refused.iter().map(|m| m.topic.as_str()).collect();
             tracing::warn!(
-                %client, ?topics,
+                ?client,
+                ?topics,
                 "not delivered: an action returned messages none of the client's subscriptions match"
             );
             self.runtime.metrics.deliveries_refused(refused.len());
@@ -583,7 +584,7 @@ fn leave_out_live(outcome: &mut Outcome, bound: &str, client: &str) -> bool {
     outcome.deliver.retain(|m| !live::delivered_live(&m.id, bound));
     let left_out = fetched - outcome.deliver.len();
     if left_out > 0 {
-        tracing::debug!(%client, left_out, "stored messages the subscription gets live");
+        tracing::debug!(?client, left_out, "stored messages the subscription gets live");
     }
     left_out > 0
 }
