@@ -181,6 +181,34 @@ async fn max_packet_size_lets_large_payloads_in() {
     assert_eq!(none, [[Some("0".to_string())]]);
 }
 
+/// A raw action's statement that would never end (a recursive query with no
+/// bound) is interrupted after `statement_timeout`: it fails, counted and
+/// logged, and the one SQLite connection goes on storing what comes next.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_that_never_ends_is_interrupted() {
+    let endless =
+        "insert into endless(n) with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c";
+    let config = format!(
+        "{}backend.sqlite.pool1.statement_timeout = 1s
+\
+         backend.sqlite.hook.message.publish.9 = {{\"topic\": \"loop/#\", \"action\": {{\"sql\": [\"{endless}\"]}}, \"pool\": \"pool1\"}}\n",
+        configs::sqlite()
+    );
+    let mut broker = Broker::start(BIN, &config);
+    let store = Store::sqlite(&broker.dir.path().join("cistern.db")).await;
+    store.execute("create table endless(n integer)", &[]).await;
+    cistern_tests::publish(broker.port, "looper", "loop/1", b"round", 1, false);
+    cistern_tests::publish(broker.port, "after", "plain/1", b"next", 1, false);
+    let stored = store
+        .eventually("select topic from mqtt_msg order by id", &[], std::time::Duration::from_secs(20), |r| r.len() == 2)
+        .await;
+    assert_eq!(stored, [[Some("loop/1".to_string())], [Some("plain/1".to_string())]]);
+    assert!(store.rows("select n from endless", &[]).await.is_empty());
+    assert_eq!(broker.metric("cistern_action_failures_total{action=\"backend.sqlite.hook.message.publish.9\"}"), 1);
+    assert!(broker.log().contains("statement_timeout"), "the interruption is logged with its cause");
+    assert!(broker.is_running());
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }

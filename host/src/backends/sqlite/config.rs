@@ -21,6 +21,14 @@ pub struct SqliteConfig {
     /// `busy_timeout`: how long to wait for another process writing the file.
     #[serde(default = "default_busy_timeout", deserialize_with = "values::duration")]
     pub busy_timeout: Duration,
+    /// `statement_timeout` (ours): how long one action's statement may run
+    /// before SQLite interrupts it and the action fails.
+    #[serde(default = "default_statement_timeout", deserialize_with = "values::duration")]
+    pub statement_timeout: Duration,
+}
+
+const fn default_statement_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 const fn default_busy_timeout() -> Duration {

@@ -92,7 +92,7 @@ mod tests {
     fn memory() -> SqliteDb {
         let c = rusqlite::Connection::open_in_memory().unwrap();
         c.execute_batch(super::super::pool::SCHEMA).unwrap();
-        super::super::guard::install(&c).unwrap();
+        super::super::guard::install(&c, std::time::Duration::from_millis(300)).unwrap();
         super::super::pool::open(c, "test")
     }
 
@@ -211,6 +211,27 @@ mod tests {
         }
         let rows = query(&db, "SELECT count(*) FROM mqtt_sub", vec![]).await.unwrap();
         assert_eq!(rows, vec![vec![SqlValue::Int(1 + 1500 + 32 * 100)]]);
+    }
+
+    /// A statement that would never end is interrupted once it has run
+    /// longer than the statement timeout, failing alone; the store goes on.
+    #[tokio::test]
+    async fn a_statement_that_never_ends_is_interrupted() {
+        let db = memory();
+        let endless = "INSERT INTO mqtt_sub(clientid, topic, qos) \
+                       WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 'c', 't', count(*) FROM c";
+        let insert = "INSERT INTO mqtt_sub(clientid, topic, qos) VALUES (?, ?, 1)";
+        let started = std::time::Instant::now();
+        let (endless, next) = tokio::join!(
+            execute(&db, endless, vec![]),
+            execute(&db, insert, vec![SqlValue::Text("c".into()), SqlValue::Text("after".into())]),
+        );
+        let SqlError::Statement(why) = endless.unwrap_err() else { panic!("not a statement error") };
+        assert!(why.contains("statement_timeout"), "{why}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "interrupted late: {:?}", started.elapsed());
+        assert_eq!(next.unwrap(), 1);
+        let rows = query(&db, "SELECT topic FROM mqtt_sub", vec![]).await.unwrap();
+        assert_eq!(rows, vec![vec![SqlValue::Text("after".into())]]);
     }
 
     /// A batch is all or nothing, across its statements: a failing row of

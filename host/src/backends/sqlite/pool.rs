@@ -56,7 +56,7 @@ pub async fn connect(entry: &PoolEntry, base_dir: &Path, check_only: bool) -> Re
         .busy_timeout(config.busy_timeout)
         .and_then(|_| connection.execute_batch(SCHEMA))
         .map_err(|e| ConfigError::at(&entry.at, format!("cannot create the tables: {e}")))?;
-    super::guard::install(&connection)
+    super::guard::install(&connection, config.statement_timeout)
         .map_err(|e| ConfigError::at(&entry.at, format!("cannot guard the SQLite connection: {e}")))?;
     connection.set_prepared_statement_cache_capacity(256);
     Ok(open(connection, &entry.name))

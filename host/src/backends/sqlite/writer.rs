@@ -89,6 +89,10 @@ fn control(c: &rusqlite::Connection, sql: &str) -> Result<(), SqlError> {
 }
 
 fn perform(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
+    super::guard::timed(|| perform_untimed(c, work))
+}
+
+fn perform_untimed(c: &rusqlite::Connection, work: &Work) -> Result<Answer, SqlError> {
     match work {
         Work::Execute(sql, params) => {
             refuse_transaction_control(sql)?;
@@ -194,6 +198,9 @@ fn to_error(e: rusqlite::Error) -> SqlError {
         Some(ErrorCode::AuthorizationForStatementDenied) => SqlError::Statement(format!(
             "{e}: on SQLite the host owns transactions, attached files, pragmas and extensions"
         )),
+        Some(ErrorCode::OperationInterrupted) => {
+            SqlError::Statement(format!("{e}: the statement ran longer than the pool's statement_timeout"))
+        }
         _ => SqlError::Statement(e.to_string()),
     }
 }
