@@ -9,7 +9,7 @@
 //! Run with the server up: `scripts/services.sh up influxdb && eval "$(scripts/services.sh env influxdb)"`,
 //! then `cargo bench -p cistern --bench tsdb_publish` (`CISTERN_BENCH_MESSAGES`
 //! per round, `CISTERN_BENCH_IN_FLIGHT`, `CISTERN_BENCH_BATCH_TIME_MS`: the
-//! pools' `batch_time`, 5 as by default).
+//! pools' `batch_time`, 0 as by default).
 
 mod common;
 
@@ -87,7 +87,7 @@ fn main() {
     let per_round = common::env_or("CISTERN_BENCH_MESSAGES", 5_000);
     let in_flight = common::env_or("CISTERN_BENCH_IN_FLIGHT", 64);
     // How long a batch waits for more points (`batch_time`), both paths alike.
-    let linger = common::env_or("CISTERN_BENCH_BATCH_TIME_MS", 5);
+    let linger = common::env_or("CISTERN_BENCH_BATCH_TIME_MS", 0);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let db = influx::create_database("bench").await;

@@ -4,6 +4,14 @@
 //! `max_wait` has passed since its first point), and at most `workers`
 //! batches are in flight at once. Each caller is answered when the batch
 //! holding its points was written, with its own result.
+//!
+//! A wait holds every caller of the batch for all of it, so a pool writes
+//! at most its calls in flight per `max_wait`; the pools' default is no wait
+//! (what has queued goes at once, and what comes while every request slot
+//! is busy queues for the next batch). In `tsdb_publish`, 64 calls in
+//! flight, no wait wrote 1.5 to 2 times as many points a second through
+//! cistern to InfluxDB as 5 ms did (the plain client 2.5 to 3 times), and
+//! about as many to OpenTSDB.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -43,7 +43,7 @@ pub struct InfluxConfig {
     #[serde(default = "default_batch_size", deserialize_with = "values::parsed")]
     pub batch_size: usize,
     /// `batch_time`: or once this long has passed since its first point
-    /// (default 5ms; `0ms` sends what is queued at once).
+    /// (default 0: what has queued goes at once; see [`crate::backends::batch`]).
     #[serde(default = "default_batch_time", deserialize_with = "values::duration")]
     pub batch_time: Duration,
 }
@@ -77,7 +77,7 @@ const fn default_batch_size() -> usize {
 }
 
 const fn default_batch_time() -> Duration {
-    Duration::from_millis(5)
+    Duration::ZERO
 }
 
 impl InfluxConfig {
