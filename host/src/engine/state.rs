@@ -77,6 +77,13 @@ fn host_work_ns() -> u64 {
     HOST_WORK_NS.with(std::cell::Cell::get)
 }
 
+/// The thread's CPU time since `began` less what [`host_work`] ran since
+/// `host_began`: the guest's part of a poll, read on the polling thread.
+fn guest_cpu_since(began: u64, host_began: u64) -> u64 {
+    let host = host_work_ns().wrapping_sub(host_began);
+    thread_cpu_ns().saturating_sub(began).saturating_sub(host)
+}
+
 /// Runs `f`, work the host does in a guest's poll that is not the guest's
 /// own (a SQLite caller that finds the connection free runs every statement
 /// queued, its neighbours' too), so that its CPU time is not counted against
@@ -112,8 +119,7 @@ impl Meter {
         let began = self.poll_began.load(Ordering::Relaxed);
         if began != NOT_POLLING {
             // Read on the polling thread (the epoch callback runs inside the poll).
-            let host = host_work_ns().wrapping_sub(self.host_work_began.load(Ordering::Relaxed));
-            ns += thread_cpu_ns().saturating_sub(began).saturating_sub(host);
+            ns += guest_cpu_since(began, self.host_work_began.load(Ordering::Relaxed));
         }
         Duration::from_nanos(ns)
     }
@@ -140,8 +146,7 @@ impl<F: Future> Future for Metered<F> {
         self.meter.poll_began.store(began, Ordering::Relaxed);
         let answer = self.call.as_mut().poll(cx);
         self.meter.poll_began.store(NOT_POLLING, Ordering::Relaxed);
-        let host = host_work_ns().wrapping_sub(host_began);
-        self.meter.used.fetch_add(thread_cpu_ns().saturating_sub(began).saturating_sub(host), Ordering::Relaxed);
+        self.meter.used.fetch_add(guest_cpu_since(began, host_began), Ordering::Relaxed);
         answer
     }
 }
