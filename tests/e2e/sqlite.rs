@@ -189,8 +189,7 @@ async fn a_statement_that_never_ends_is_interrupted() {
     let endless =
         "insert into endless(n) with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c";
     let config = format!(
-        "{}backend.sqlite.pool1.statement_timeout = 1s
-\
+        "{}backend.sqlite.pool1.statement_timeout = 1s\n\
          backend.sqlite.hook.message.publish.9 = {{\"topic\": \"loop/#\", \"action\": {{\"sql\": [\"{endless}\"]}}, \"pool\": \"pool1\"}}\n",
         configs::sqlite()
     );
