@@ -9,6 +9,7 @@ cd "$CISTERN_ROOT"
 guest_target="$CARGO_TARGET_DIR/wasm-guests"
 mkdir -p guests/dist
 
+scripts/patch-crates.sh
 say "building the componentize tool"
 cargo build --quiet -p cistern-componentize
 componentize="$CARGO_TARGET_DIR/debug/cistern-componentize"

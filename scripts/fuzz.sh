@@ -51,6 +51,7 @@ fi
 # stable toolchain takes them with RUSTC_BOOTSTRAP, so no nightly is needed.
 export RUSTC_BOOTSTRAP=1
 
+scripts/patch-crates.sh
 # The fuzz crate is its own workspace; its lock file starts as the main one,
 # so that it builds the same versions of cistern's dependencies.
 if [ ! -f fuzz/Cargo.lock ] || [ Cargo.lock -nt fuzz/Cargo.lock ]; then

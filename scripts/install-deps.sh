@@ -10,6 +10,7 @@ packages=(
   python3-paho-mqtt  # paho-mqtt, a client that sends control characters in client ids and topics
   sqlite3            # to look into the store by hand
   pkg-config
+  curl patch         # to fetch and patch the crates in patches/ (scripts/patch-crates.sh)
 )
 # The wasm32 target: from rustup where it has it, else Debian's rustc-web route.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
@@ -27,3 +28,5 @@ if ((${#missing[@]})); then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The crates cistern builds with a patch of its own.
+scripts/patch-crates.sh
