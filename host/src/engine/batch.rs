@@ -7,11 +7,19 @@
 //! itself: batches form only while earlier calls are still running, so
 //! batching adds no waiting to a quiet broker and grows with the load (the
 //! way a database's group commit does).
+//!
+//! A client's events are written in the order they came: a batch leaves
+//! out the events of a client that has one in a batch still running (and
+//! every later event of that client), and they go in a batch taken once
+//! that one has answered. Two batches running at once commit in either
+//! order, and the stored order is what a fetch reads (`ORDER BY id`), so a
+//! publisher with several messages in flight (`cistern.mqtt.publishes_in_flight`)
+//! would otherwise find them stored out of order.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
-use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
+use tokio::sync::{oneshot, Notify, Semaphore, SemaphorePermit};
 
 use super::bindings::types;
 use super::CallError;
@@ -34,20 +42,44 @@ pub(super) struct Waiting {
 
 /// One action's queue of events waiting for a batch call.
 pub struct Batcher {
-    queue: Mutex<VecDeque<Waiting>>,
+    queue: Mutex<Queue>,
     calls: Semaphore,
+    /// Told when a batch has answered, so that events left out for their
+    /// client's earlier one are taken.
+    answered: Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    /// Clients with events in a batch still running, and how many batches.
+    running: HashMap<String, usize>,
+}
+
+/// The events one batch call took. Its clients' later events wait until it
+/// is dropped (it has answered, or its caller has gone).
+pub(super) struct Taken<'a> {
+    pub events: Vec<Waiting>,
+    clients: Vec<String>,
+    batcher: &'a Batcher,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.batcher.answered(&self.clients);
+    }
 }
 
 impl Default for Batcher {
     fn default() -> Self {
-        Batcher { queue: Mutex::new(VecDeque::new()), calls: Semaphore::new(CALLS_IN_FLIGHT) }
+        Batcher { queue: Mutex::default(), calls: Semaphore::new(CALLS_IN_FLIGHT), answered: Notify::new() }
     }
 }
 
 impl Batcher {
     pub(super) fn push(&self, event: types::Event) -> oneshot::Receiver<Answer> {
         let (answer, receiver) = oneshot::channel();
-        self.queue.lock().expect("batch queue").push_back(Waiting { event, answer });
+        self.queue.lock().expect("batch queue").waiting.push_back(Waiting { event, answer });
         receiver
     }
 
@@ -55,19 +87,145 @@ impl Batcher {
         self.calls.acquire().await.expect("never closed")
     }
 
-    /// The oldest waiting events, up to [`MAX_EVENTS`]; those whose caller
+    /// The oldest waiting events, up to [`MAX_EVENTS`], but none of a
+    /// client with an event in a batch still running; those whose caller
     /// has gone (its deadline passed, so it deferred the event itself) are
     /// dropped rather than written twice.
-    pub(super) fn take(&self) -> Vec<Waiting> {
+    pub(super) fn take(&self) -> Taken<'_> {
         let mut queue = self.queue.lock().expect("batch queue");
-        let mut taken = Vec::with_capacity(queue.len().min(MAX_EVENTS));
-        while taken.len() < MAX_EVENTS {
-            match queue.pop_front() {
-                Some(w) if w.answer.is_closed() => continue,
-                Some(w) => taken.push(w),
-                None => break,
+        let Queue { waiting, running } = &mut *queue;
+        let mut events = Vec::with_capacity(waiting.len().min(MAX_EVENTS));
+        let mut left: VecDeque<Waiting> = VecDeque::new();
+        let mut held_up: HashSet<String> = HashSet::new();
+        let mut clients = HashSet::new();
+        while events.len() < MAX_EVENTS {
+            let Some(w) = waiting.pop_front() else { break };
+            if w.answer.is_closed() {
+                continue;
+            }
+            let client = client_of(&w.event);
+            if running.contains_key(client) || held_up.contains(client) {
+                held_up.insert(client.to_string());
+                left.push_back(w);
+                continue;
+            }
+            clients.insert(client.to_string());
+            events.push(w);
+        }
+        // What was left out stays ahead of what came after it.
+        while let Some(w) = left.pop_back() {
+            waiting.push_front(w);
+        }
+        let clients: Vec<String> = clients.into_iter().collect();
+        for c in &clients {
+            *running.entry(c.clone()).or_default() += 1;
+        }
+        Taken { events, clients, batcher: self }
+    }
+
+    /// A batch has answered: its clients' later events may go.
+    fn answered(&self, clients: &[String]) {
+        if clients.is_empty() {
+            return;
+        }
+        let mut queue = self.queue.lock().expect("batch queue");
+        for c in clients {
+            if let Some(n) = queue.running.get_mut(c) {
+                *n -= 1;
+                if *n == 0 {
+                    queue.running.remove(c);
+                }
             }
         }
+        drop(queue);
+        self.answered.notify_waiters();
+    }
+
+    /// Resolves when a batch answers after this is called and enabled.
+    pub(super) fn batch_answered(&self) -> tokio::sync::futures::Notified<'_> {
+        self.answered.notified()
+    }
+}
+
+impl Taken<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// The client whose order an event keeps: the publisher of a message, the
+/// receiver of an offline one, the client of the other events.
+fn client_of(event: &types::Event) -> &str {
+    use types::Event as E;
+    match event {
+        E::ClientConnected(c) | E::ClientDisconnected(c) | E::SessionCreated(c) | E::SessionTerminated(c) => {
+            &c.clientid
+        }
+        E::SessionSubscribed(s) => &s.client.clientid,
+        E::SessionUnsubscribed(u) => &u.client.clientid,
+        E::MessagePublish(m) | E::MessageDelivered(m) | E::MessageAcked(m) | E::MessageOffline(m) => &m.client.clientid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(client: &str, n: u32) -> types::Event {
+        crate::engine::convert::event(&crate::model::Event::ClientConnected(crate::model::Client {
+            clientid: client.into(),
+            username: Some(n.to_string()),
+            peerhost: None,
+            node: "n".into(),
+            clean_start: true,
+            persistent: false,
+        }))
+    }
+
+    fn names(taken: &Taken) -> Vec<String> {
         taken
+            .events
+            .iter()
+            .map(|w| match &w.event {
+                types::Event::ClientConnected(c) => format!("{}{}", c.clientid, c.username.as_deref().unwrap()),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    /// A client's events never run in two batches at once: those that come
+    /// while one of its batches runs go in the next, in order, while other
+    /// clients' events go at once.
+    #[tokio::test]
+    async fn a_clients_events_wait_for_its_running_batch() {
+        let batcher = Batcher::default();
+        let mut answers = vec![batcher.push(event("a", 1))];
+        let first = batcher.take();
+        assert_eq!(names(&first), ["a1"]);
+        for (c, n) in [("a", 2), ("b", 1), ("a", 3), ("c", 1)] {
+            answers.push(batcher.push(event(c, n)));
+        }
+        let second = batcher.take();
+        assert_eq!(names(&second), ["b1", "c1"], "a's events wait for its running batch");
+        assert!(batcher.take().is_empty(), "nothing else may go yet");
+
+        let answered = batcher.batch_answered();
+        tokio::pin!(answered);
+        answered.as_mut().enable();
+        drop(first);
+        tokio::time::timeout(std::time::Duration::from_secs(5), answered).await.expect("a batch answered is told");
+        assert_eq!(names(&batcher.take()), ["a2", "a3"], "in the order they came");
+        drop(second);
+        assert!(batcher.queue.lock().unwrap().running.is_empty(), "no client is held after its batches");
+        drop(answers);
+    }
+
+    /// Within one batch a client's events keep their order, however many.
+    #[test]
+    fn one_batch_takes_a_clients_events_in_order() {
+        let batcher = Batcher::default();
+        let _answers: Vec<_> =
+            (1..=3).flat_map(|n| [batcher.push(event("a", n)), batcher.push(event("b", n))]).collect();
+        assert_eq!(names(&batcher.take()), ["a1", "b1", "a2", "b2", "a3", "b3"]);
     }
 }

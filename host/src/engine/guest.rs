@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, ComponentExportIndex, Func, Linker};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
-use super::batch::{Batcher, Waiting};
+use super::batch::{Batcher, Taken};
 use super::bindings::{types, Action, ActionPre};
 use super::imports::{self, Origin};
 use super::state::{HostState, Metered, Page, Scope};
@@ -248,20 +248,30 @@ impl Guest {
                 answered = &mut answer => return answered.unwrap_or(Err(CallError::Abandoned)),
                 slot = batcher.slot() => slot,
             };
+            let batch_answered = batcher.batch_answered();
+            tokio::pin!(batch_answered);
+            batch_answered.as_mut().enable();
             let taken = batcher.take();
             if taken.is_empty() {
-                // Another caller's batch holds this event.
+                // Another caller's batch holds this event, or it waits for a
+                // batch holding an earlier event of its client: once a batch
+                // answers, look again.
                 drop(slot);
-                return answer.await.unwrap_or(Err(CallError::Abandoned));
+                tokio::select! {
+                    biased;
+                    answered = &mut answer => return answered.unwrap_or(Err(CallError::Abandoned)),
+                    () = batch_answered => continue,
+                }
             }
             self.run_batch(scope.clone(), ctx, taken).await;
         }
     }
 
     /// Runs the taken events and answers each.
-    async fn run_batch(&self, scope: Arc<Scope>, ctx: &types::Context, taken: Vec<Waiting>) {
+    async fn run_batch(&self, scope: Arc<Scope>, ctx: &types::Context, mut taken: Taken<'_>) {
         let _permit = self.running.acquire().await.expect("never closed");
-        let (events, answers): (Vec<_>, Vec<_>) = taken.into_iter().map(|w| (w.event, w.answer)).unzip();
+        let (events, answers): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut taken.events).into_iter().map(|w| (w.event, w.answer)).unzip();
         for (answer, result) in answers.into_iter().zip(self.answer_batch(scope, ctx, &events).await) {
             let _ = answer.send(result);
         }
