@@ -18,7 +18,9 @@
 //! and `eval "$(scripts/services.sh env ...)"`):
 //! `cargo bench -p cistern --bench broker_throughput`
 //! (`CISTERN_BENCH_STORES=sqlite,redis,pgsql,...` to choose,
-//! `CISTERN_BENCH_PUBLISHERS` (32), `CISTERN_BENCH_MESSAGES` per publisher).
+//! `CISTERN_BENCH_PUBLISHERS` (32), `CISTERN_BENCH_MESSAGES` per publisher,
+//! `CISTERN_BENCH_PUBLISHES_IN_FLIGHT` to set `cistern.mqtt.publishes_in_flight`
+//! on both brokers: 1 is how rmqtt handles a connection unpatched).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -269,17 +271,22 @@ fn main() {
     let window = env_or("CISTERN_BENCH_WINDOW", 20);
     let rounds = env_or("CISTERN_BENCH_ROUNDS", 3);
     let chosen = std::env::var("CISTERN_BENCH_STORES").unwrap_or_else(|_| ALL.join(","));
+    let in_flight = std::env::var("CISTERN_BENCH_PUBLISHES_IN_FLIGHT").ok();
     let dir = tempfile::tempdir().unwrap();
 
     println!(
         "broker_throughput: QoS 1, {publishers} publishers x {messages} messages, {window} in flight each, \
-         median of {rounds} rounds; latency is PUBLISH to PUBACK (publish to commit), ms"
+         stored {} at once per connection, median of {rounds} rounds; latency is PUBLISH to PUBACK \
+         (publish to commit), ms",
+        in_flight.as_deref().unwrap_or("16 (the default)")
     );
-    let no_store = configs::base().to_string();
+    let in_flight = in_flight.map(|n| format!("cistern.mqtt.publishes_in_flight = {n}\n")).unwrap_or_default();
+    let no_store = format!("{}{in_flight}", configs::base());
     for name in chosen.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let name: &'static str =
             ALL.iter().find(|n| **n == name).unwrap_or_else(|| panic!("no store {name:?}; stores: {ALL:?}"));
-        let store = store(name, dir.path());
+        let mut store = store(name, dir.path());
+        store.config.push_str(&in_flight);
         let (mut with, mut without) = (Vec::new(), Vec::new());
         let mut latencies = Vec::new();
         let mut deferred = 0;

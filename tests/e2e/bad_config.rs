@@ -60,6 +60,13 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str)> {
         ),
         ("a missing custom guest", hook(r#"{"action": {"module": "nope", "function": "x"}}"#), 2, "cistern.guests.dir"),
         ("a bad duration", "cistern.limits.cpu_time = fast\n".to_string(), 1, "fast"),
+        (
+            "more publishes in flight than rmqtt's window",
+            "cistern.mqtt.publishes_in_flight = 17\n".to_string(),
+            1,
+            "publishes_in_flight must be from 1 to 16",
+        ),
+        ("no publish in flight", "cistern.mqtt.publishes_in_flight = 0\n".to_string(), 1, "from 1 to 16"),
     ]
 }
 

@@ -172,3 +172,113 @@ async fn a_result_too_large_is_refused() {
     )
     .await;
 }
+
+/// A publisher's QoS 1 messages in flight are stored side by side, in its
+/// order: while its first waits on a lock in the database, its second, for
+/// another action, is stored already, and so is another client's message for
+/// the first one's action; its third, for that action too, waits for the
+/// first (a client's writes through one action keep their order). Nothing
+/// is acknowledged before the first is stored, and then all three are, and
+/// forwarded, in the order they were sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn publishes_in_flight_are_stored_side_by_side_in_order() {
+    use std::time::Duration;
+
+    use cistern_tests::raw::{Connect, RawClient};
+
+    let db = TestDb::postgres();
+    let store = Store::connect(&db).await;
+    let mut lock = hold_inserts(&db, &store, "mqtt_msg").await;
+
+    let hooks = "cistern.outbox.write_timeout = 60s\n\
+                 backend.pgsql.hook.message.publish.1 = {\"topic\": \"slow/#\", \"action\": {\"function\": \"on_message_publish\"}, \"pool\": \"pool1\"}\n\
+                 backend.pgsql.hook.message.publish.2 = {\"topic\": \"fast/#\", \"action\": {\"function\": \"on_message_publish\"}, \"pool\": \"pool1\"}\n";
+    let broker = Broker::start(BIN, &format!("{}{}{hooks}", configs::base(), db.pool_config("pgsql", "pool1")));
+    let connect = |id: &str| RawClient::connect(broker.port, id, Connect { clean: true, ..Connect::default() }).0;
+    let mut subscriber = connect("side-sub");
+    subscriber.subscribe(&[("slow/#", 1), ("fast/#", 1)]);
+    let mut publisher = connect("side-pub");
+    let sent = [
+        publisher.send_publish("slow/held", b"first"),
+        publisher.send_publish("fast/b", b"second"),
+        publisher.send_publish("slow/next", b"third"),
+    ];
+
+    let soon = Duration::from_secs(20);
+    let stored = |topic: &'static str| {
+        let store = &store;
+        async move { store.rows("select 1 from mqtt_msg where topic = ?", &[topic]).await.len() }
+    };
+    store.eventually("select 1 from mqtt_msg where topic = ?", &["fast/b"], soon, |r| r.len() == 1).await;
+    cistern_tests::publish(broker.port, "side-other", "slow/other", b"other", 1, false);
+    assert_eq!(stored("slow/other").await, 1, "another client's message for the held action is stored");
+    assert_eq!(publisher.pubacks(1, Duration::from_millis(500)), Vec::<u16>::new(), "nothing is acknowledged yet");
+    assert_eq!(stored("slow/held").await, 0, "the first is held");
+    assert_eq!(
+        stored("slow/next").await,
+        0,
+        "the third waits for the first, its client's earlier write to that action"
+    );
+
+    sqlx::query("select pg_advisory_unlock(7)").execute(&mut lock).await.expect("the unlock");
+    assert_eq!(publisher.pubacks(3, soon), sent, "acknowledged in the order sent");
+    let forwarded: Vec<String> = std::iter::from_fn(|| subscriber.receive(soon))
+        .map(|m| m.topic)
+        .filter(|t| t != "slow/other")
+        .take(3)
+        .collect();
+    assert_eq!(forwarded, ["slow/held", "fast/b", "slow/next"], "forwarded in the order sent");
+    let order = store
+        .rows("select topic from mqtt_msg where topic like 'slow/%' and topic <> 'slow/other' order by id", &[])
+        .await;
+    assert_eq!(order, [[Some("slow/held".to_string())], [Some("slow/next".to_string())]], "stored in the order sent");
+}
+
+/// Holds every insert into `table` of a row whose topic is `slow/held`,
+/// until the returned connection unlocks advisory lock 7.
+async fn hold_inserts(db: &TestDb, store: &Store, table: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    store
+        .execute(
+            "create function hold_slow() returns trigger language plpgsql as $$ begin \
+             if new.topic = 'slow/held' then perform pg_advisory_xact_lock_shared(7); end if; return new; end $$",
+            &[],
+        )
+        .await;
+    let trigger =
+        format!("create trigger hold_slow before insert on {table} for each row execute function hold_slow()");
+    store.execute(&trigger, &[]).await;
+    let mut lock = sqlx::PgConnection::connect(&db.url()).await.expect("PostgreSQL");
+    sqlx::query("select pg_advisory_lock(7)").execute(&mut lock).await.expect("the lock");
+    lock
+}
+
+/// A raw action runs its statements on any of the pool's connections, in
+/// any order, so a client's publishes that meet one are stored one at a
+/// time: while its first waits on a lock, its second, for a stock action
+/// that would take it at once, is not stored either. Both are, in order,
+/// once the first is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_raw_action_stores_a_clients_publishes_one_at_a_time() {
+    use std::time::Duration;
+
+    use cistern_tests::raw::{Connect, RawClient};
+
+    let db = TestDb::postgres();
+    let store = Store::connect(&db).await;
+    store.execute("create table raw_log(topic text, payload bytea)", &[]).await;
+    let mut lock = hold_inserts(&db, &store, "raw_log").await;
+    let hooks = "cistern.outbox.write_timeout = 60s\n\
+                 backend.pgsql.hook.message.publish.1 = {\"topic\": \"slow/#\", \"action\": {\"sql\": [\"insert into raw_log(topic, payload) values(${topic}, ${payload})\"]}, \"pool\": \"pool1\"}\n\
+                 backend.pgsql.hook.message.publish.2 = {\"topic\": \"fast/#\", \"action\": {\"function\": \"on_message_publish\"}, \"pool\": \"pool1\"}\n";
+    let broker = Broker::start(BIN, &format!("{}{}{hooks}", configs::base(), db.pool_config("pgsql", "pool1")));
+    let (mut publisher, _) = RawClient::connect(broker.port, "raw-pub", Connect { clean: true, ..Connect::default() });
+    let sent = [publisher.send_publish("slow/held", b"first"), publisher.send_publish("fast/b", b"second")];
+
+    assert_eq!(publisher.pubacks(1, Duration::from_secs(1)), Vec::<u16>::new(), "nothing is acknowledged yet");
+    assert!(store.rows("select 1 from mqtt_msg where topic = ?", &["fast/b"]).await.is_empty(), "the second waits");
+    sqlx::query("select pg_advisory_unlock(7)").execute(&mut lock).await.expect("the unlock");
+    assert_eq!(publisher.pubacks(2, Duration::from_secs(20)), sent, "acknowledged in the order sent");
+    assert_eq!(store.rows("select 1 from raw_log where topic = ?", &["slow/held"]).await.len(), 1);
+    assert_eq!(store.rows("select 1 from mqtt_msg where topic = ?", &["fast/b"]).await.len(), 1);
+}

@@ -86,6 +86,14 @@ macro_rules! sql_scenarios {
             scenarios::offline_across_restart(&mut e.broker, &e.store).await;
         }
 
+        /// Publishers with many QoS 1 messages in flight have them acknowledged,
+        /// stored and delivered in the order they sent them.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn publishes_in_flight_keep_their_order() {
+            let e = env(scenarios::Setup::plain()).await;
+            scenarios::publishes_in_flight_keep_their_order(&e.broker, &e.store).await;
+        }
+
         /// Retained messages reach wildcard subscribers; an empty one deletes.
         #[tokio::test(flavor = "multi_thread")]
         async fn retained() {
@@ -270,6 +278,44 @@ pub async fn offline_one_to_one(broker: &Broker, store: &Store) {
     back.kill();
     let again = Subscriber::start(broker.port, &opts.clone()).collect_for(QUIET);
     assert!(again.is_empty(), "acknowledged messages came again: {again:?}");
+}
+
+/// Two publishers that each keep 200 QoS 1 messages in flight, without
+/// waiting for a PUBACK (the broker stores up to
+/// `cistern.mqtt.publishes_in_flight` of a connection's at once): each gets
+/// its PUBACKs in the order it sent, its messages are stored in that order
+/// (what a fetch reads, `ORDER BY id`), and a subscriber receives them in it.
+pub async fn publishes_in_flight_keep_their_order(broker: &Broker, store: &Store) {
+    use cistern_tests::raw::{Connect, RawClient};
+    const N: usize = 200;
+    let connect = |id: &str| RawClient::connect(broker.port, id, Connect { clean: true, ..Connect::default() }).0;
+    let mut subscriber = connect("burst-sub");
+    subscriber.subscribe(&[("burst/#", 1)]);
+    let mut publishers = [connect("burst-0"), connect("burst-1")];
+    let mut sent: [Vec<u16>; 2] = Default::default();
+    for i in 0..N {
+        for (p, publisher) in publishers.iter_mut().enumerate() {
+            sent[p].push(publisher.send_publish(&format!("burst/{p}"), i.to_string().as_bytes()));
+        }
+    }
+    let in_order: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    for (p, publisher) in publishers.iter_mut().enumerate() {
+        assert_eq!(publisher.pubacks(N, SOON * 3), sent[p], "publisher {p}'s PUBACKs, in the order it sent");
+        let stored =
+            store.rows("select payload from mqtt_msg where topic = ? order by id", &[&format!("burst/{p}")]).await;
+        let stored: Vec<String> = stored.into_iter().map(|r| r[0].clone().unwrap_or_default()).collect();
+        assert_eq!(stored, in_order, "publisher {p}'s messages, stored in the order it sent");
+    }
+    let mut received: [Vec<String>; 2] = Default::default();
+    while received.iter().map(Vec::len).sum::<usize>() < 2 * N {
+        let Some(m) = subscriber.receive(SOON) else { break };
+        subscriber.ack(&m);
+        let p: usize = m.topic["burst/".len()..].parse().expect("a burst topic");
+        received[p].push(String::from_utf8(m.payload).unwrap());
+    }
+    for (p, got) in received.iter().enumerate() {
+        assert_eq!(got, &in_order, "publisher {p}'s messages, delivered in the order it sent");
+    }
 }
 
 /// The store alone carries a persistent subscriber's messages across a

@@ -116,6 +116,36 @@ impl RawClient {
         }
     }
 
+    /// Sends a QoS 1 PUBLISH and goes on without waiting for its PUBACK
+    /// (see [`RawClient::pubacks`]); its packet id.
+    pub fn send_publish(&mut self, topic: &str, payload: &[u8]) -> u16 {
+        let mut body = Vec::new();
+        string(&mut body, topic.as_bytes());
+        let id = self.id();
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(payload);
+        self.send(0x32, &body);
+        id
+    }
+
+    /// The packet ids of the PUBACKs that come, in the order they came, until
+    /// `count` have or `limit` passes (a PUBLISH that comes meanwhile is kept
+    /// for `receive`).
+    pub fn pubacks(&mut self, count: usize, limit: Duration) -> Vec<u16> {
+        let deadline = Instant::now() + limit;
+        let mut acked = Vec::new();
+        while acked.len() < count {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            match self.read_socket(left) {
+                Some((k, body)) if k >> 4 == 4 => acked.push(u16::from_be_bytes([body[0], body[1]])),
+                Some((k, body)) if k >> 4 == 3 => self.pending.push_back((k, body)),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        acked
+    }
+
     /// The next PUBLISH within `limit`, not acknowledged (see [`RawClient::ack`]).
     pub fn receive(&mut self, limit: Duration) -> Option<Publish> {
         let deadline = Instant::now() + limit;

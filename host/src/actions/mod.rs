@@ -31,6 +31,10 @@ pub struct Action {
     pub lane: Arc<str>,
     /// Whether it stores (its write may be deferred to the outbox) or reads.
     pub writes: bool,
+    /// Whether a client's writes through it keep the order they came in when
+    /// several are in flight at once (its guest batches them, or its pool
+    /// has one writer); a read keeps no order and needs none.
+    pub keeps_client_order: bool,
 }
 
 pub enum ActionKind {

@@ -22,6 +22,7 @@ pub struct CisternConfig {
     pub reload: bool,
     pub max_mqueue_len: usize,
     pub max_packet_size: u32,
+    pub publishes_in_flight: u16,
     pub session_expiry: Duration,
     pub limits: Limits,
     pub outbox: OutboxSettings,
@@ -71,6 +72,14 @@ struct Keys {
     /// largest MQTT packet a client may send; a larger one closes its connection.
     #[serde(rename = "mqtt.max_packet_size", default = "default_max_packet", deserialize_with = "values::size")]
     max_packet_size: u64,
+    /// `cistern.mqtt.publishes_in_flight`: QoS 1 publishes of one connection
+    /// the broker stores at once (each still acknowledged in order).
+    #[serde(
+        rename = "mqtt.publishes_in_flight",
+        default = "default_publishes_in_flight",
+        deserialize_with = "values::parsed"
+    )]
+    publishes_in_flight: u16,
     /// `cistern.mqtt.session_expiry_interval`: how long the broker keeps a persistent session.
     #[serde(
         rename = "mqtt.session_expiry_interval",
@@ -144,6 +153,11 @@ const fn default_cpu_time() -> Duration {
 const fn default_call_timeout() -> Duration {
     Duration::from_secs(10)
 }
+/// rmqtt's inbound window: more could never be in flight.
+pub const MAX_PUBLISHES_IN_FLIGHT: u16 = 16;
+const fn default_publishes_in_flight() -> u16 {
+    MAX_PUBLISHES_IN_FLIGHT
+}
 const fn default_instances() -> u32 {
     64
 }
@@ -174,6 +188,13 @@ impl CisternConfig {
             let at = &entries.iter().find(|(k, _)| k == "mqtt.max_packet_size").expect("set").1.at;
             return Err(ConfigError::at(at, "cistern.mqtt.max_packet_size must be from 1 byte to 256MB"));
         }
+        if !(1..=MAX_PUBLISHES_IN_FLIGHT).contains(&k.publishes_in_flight) {
+            let at = &entries.iter().find(|(k, _)| k == "mqtt.publishes_in_flight").expect("set").1.at;
+            return Err(ConfigError::at(
+                at,
+                format!("cistern.mqtt.publishes_in_flight must be from 1 to {MAX_PUBLISHES_IN_FLIGHT}"),
+            ));
+        }
         Ok(CisternConfig {
             listener: k.listener,
             http_listener: k.http_listener,
@@ -182,6 +203,7 @@ impl CisternConfig {
             reload: k.reload,
             max_mqueue_len: k.max_mqueue_len,
             max_packet_size: k.max_packet_size.min(MAX_MQTT_PACKET) as u32,
+            publishes_in_flight: k.publishes_in_flight,
             session_expiry: k.session_expiry,
             limits: Limits {
                 memory: k.memory,

@@ -310,13 +310,21 @@ impl Adapter {
     }
 
     /// Stores a publish before the broker goes on (and acknowledges it), in
-    /// the client's turn, after any of its messages still in the background.
-    /// Why it was refused, if it could be neither stored nor deferred.
+    /// the client's turn, after any of its messages still in the background
+    /// (see `order`). The turn is shared with the client's other publishes
+    /// in their hook when every action they meet keeps a client's writes in
+    /// order. Why it was refused, if it could be neither stored nor deferred.
     async fn publish_in_line(self: &Arc<Self>, s: &Session, event: Event) -> Option<String> {
-        let _turn = self.order.turn(&s.id.client_id).await;
+        let overlap = event.topic().is_some_and(|topic| self.runtime.publishes_may_overlap(topic));
+        let turn = if overlap {
+            self.order.shared_turn(&s.id.client_id).await
+        } else {
+            self.order.turn(&s.id.client_id).await
+        };
         let mut outcome = self.runtime.handle(event).await;
         let refused = outcome.refused.take();
         self.apply(s, outcome, None, false).await;
+        self.order.release(&s.id.client_id, turn);
         refused
     }
 

@@ -26,7 +26,9 @@ use crate::runtime::Runtime;
 
 /// Runs the broker until it fails.
 pub async fn serve(runtime: Arc<Runtime>, config: &CisternConfig) -> anyhow::Result<()> {
-    let scx = ServerContext::new().build().await;
+    // Several QoS 1 publishes of a connection stored at once (rmqtt's patch,
+    // patches/rmqtt-0.24.0): each still acknowledged and forwarded in order.
+    let scx = ServerContext::new().publish_hooks_in_flight(config.publishes_in_flight.into()).build().await;
     let pending = Arc::new(restore::Pending::default());
     let resume = Arc::new(restore::Restore::new(runtime.clone(), pending.clone(), config.node.clone()));
     *scx.extends.shared_mut().await = Box::new(takeover::Takeover::new(&scx, resume.clone()));
