@@ -205,6 +205,9 @@ impl Runtime {
             if config.cistern.listener != current.config.cistern.listener {
                 tracing::warn!("cistern.listener.tcp changed; the listener moves only on restart");
             }
+            if config.cistern.publishes_in_flight != current.config.cistern.publishes_in_flight {
+                tracing::warn!("cistern.mqtt.publishes_in_flight changed; it takes effect only on restart");
+            }
             if config.cistern.outbox.dir != current.config.cistern.outbox.dir
                 || config.cistern.outbox.max_bytes != current.config.cistern.outbox.max_bytes
             {

@@ -154,7 +154,7 @@ const fn default_call_timeout() -> Duration {
     Duration::from_secs(10)
 }
 /// rmqtt's inbound window: more could never be in flight.
-pub const MAX_PUBLISHES_IN_FLIGHT: u16 = 16;
+const MAX_PUBLISHES_IN_FLIGHT: u16 = 16;
 const fn default_publishes_in_flight() -> u16 {
     MAX_PUBLISHES_IN_FLIGHT
 }
