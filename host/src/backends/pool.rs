@@ -38,10 +38,10 @@ pub trait Pool: Any + Send + Sync {
     }
 
     /// Whether writes sent to it together are stored in the order they were
-    /// sent (SQLite's one writer runs them first come, first served; points
-    /// carry their own time). A pool of several connections runs them side
-    /// by side, in any order: a client's publishes then go to it one at a
-    /// time, unless the action's guest batches them (`engine::batch`).
+    /// sent (SQLite's one writer runs them first come, first served). A pool
+    /// of several connections runs them side by side, in any order: a
+    /// client's publishes then go to it one at a time, unless the action's
+    /// guest batches them (`engine::batch`).
     fn keeps_client_order(&self) -> bool {
         false
     }
