@@ -330,7 +330,13 @@ pub fn backlog_arrives_whole(port: u16, topic: &str, client: &str, count: usize,
     let heads: Vec<String> = got.iter().map(|r| r.payload.chars().take(8).collect()).collect();
     let sent: Vec<String> = (0..count).map(|i| format!("{i:08}")).collect();
     assert_eq!(heads.len(), count, "the whole backlog on {topic} arrives");
-    assert!(heads == sent, "{topic}: in order, once each");
+    if let Some(at) = heads.iter().zip(&sent).position(|(got, want)| got != want) {
+        let around = &heads[at.saturating_sub(3)..(at + 5).min(heads.len())];
+        panic!(
+            "{topic}: not in order, once each: message {at} is {}, not {} (around it: {around:?})",
+            heads[at], sent[at]
+        );
+    }
     assert!(got.iter().all(|r| r.payload.len() == size), "{topic}: each payload whole");
     assert_eq!(sub.collect_for(Duration::from_secs(2)).len(), count, "nothing more after the backlog on {topic}");
 }
