@@ -32,8 +32,8 @@ pub struct Action {
     /// Whether it stores (its write may be deferred to the outbox) or reads.
     pub writes: bool,
     /// Whether a client's writes through it keep the order they came in when
-    /// several are in flight at once (its guest batches them, or its pool
-    /// has one writer); a read keeps no order and needs none.
+    /// several are in flight at once (its guest batches them, see
+    /// `engine::batch`); a read keeps no order and needs none.
     pub keeps_client_order: bool,
 }
 

@@ -38,10 +38,12 @@ pub trait Pool: Any + Send + Sync {
     }
 
     /// Whether writes sent to it together are stored in the order they were
-    /// sent (SQLite's one writer runs them first come, first served). A pool
-    /// of several connections runs them side by side, in any order: a
-    /// client's publishes then go to it one at a time, unless the action's
-    /// guest batches them (`engine::batch`).
+    /// sent. No pool says so yet: a pool of several connections runs them
+    /// side by side, and even SQLite's one writer takes them in the order
+    /// their guests reach it, which a guest's earlier host call (a read
+    /// answered out of turn) can change (`publishes_in_flight_keep_their_order`
+    /// found it). A client's publishes then go to it one at a time, unless
+    /// the action's guest batches them (`engine::batch`).
     fn keeps_client_order(&self) -> bool {
         false
     }

@@ -212,11 +212,6 @@ impl crate::backends::Pool for SqlPool {
         matches!(self, SqlPool::Sqlite(_))
     }
 
-    /// SQLite's writer runs statements in the order they queued.
-    fn keeps_client_order(&self) -> bool {
-        matches!(self, SqlPool::Sqlite(_))
-    }
-
     fn raw_action(
         &self,
         spec: &crate::config::ActionSpec,

@@ -15,10 +15,10 @@
 //! for the exclusive turns taken before them (a QoS 0 publish or a
 //! disconnect still in the background), and an exclusive turn waits for
 //! every shared one before it. tokio's lock is fair, first come first served.
-//! Shared turns reach the stores in the order the publishes came, because
-//! rmqtt starts their hooks in that order and every queue on the way to a
-//! database (the guests' instances, a batch, the SQLite writer) is first in,
-//! first out.
+//! Shared turns are taken only for publishes whose every action keeps a
+//! client's order (`Runtime::publishes_may_overlap`): rmqtt starts their
+//! hooks in the order the publishes came, and a batching action's queue is
+//! first in, first out and runs no two batches of one client at once.
 
 use std::sync::Arc;
 
