@@ -191,7 +191,7 @@ impl Runtime {
         let router = &loaded.router;
         [HookPoint::MessagePublish, HookPoint::MessageOffline]
             .into_iter()
-            .all(|point| router.actions(point, Some(topic)).all(|action| action.keeps_client_order))
+            .all(|point| router.actions(point, Some(topic)).all(|action| action.keeps_client_order()))
     }
 
     /// Reads the configuration again and swaps it in if it is whole and
@@ -327,7 +327,6 @@ impl Loaded {
             Arc::from(crate::backends::PoolKey { backend: backend.kind, name: hook.pool.clone() }.to_string());
         // Raw statements and commands store; a guest function says what it does.
         let mut writes = true;
-        let mut keeps_client_order = pool.keeps_client_order();
         let kind = match &hook.action {
             ActionSpec::Function { module, function } => {
                 let guest = self.guest(module.as_deref(), backend, hook, &lane, previous).await?;
@@ -347,8 +346,6 @@ impl Loaded {
                     options: hook.json.clone(),
                 };
                 let batcher = (guest.batches(function) && !pool.gathers_writes()).then(Box::default);
-                // A batcher never runs two batches of one client at once (see `engine::batch`).
-                keeps_client_order |= batcher.is_some();
                 let mut replay_ctx = Box::new(ctx.clone());
                 replay_ctx.settings.push((crate::actions::REPLAY_SETTING.to_string(), "true".to_string()));
                 let scope = Arc::new(Scope {
@@ -365,15 +362,7 @@ impl Loaded {
                 None => return Err(err(raw.not_for(backend.kind.name()))),
             },
         };
-        Ok(Action {
-            counters: metrics.action(&name),
-            name,
-            at: hook.at.clone(),
-            kind,
-            lane,
-            writes,
-            keeps_client_order: keeps_client_order || !writes,
-        })
+        Ok(Action { counters: metrics.action(&name), name, at: hook.at.clone(), kind, lane, writes })
     }
 
     /// The guest an action on `lane` (its pool) calls: the backend's stock

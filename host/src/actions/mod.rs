@@ -31,10 +31,6 @@ pub struct Action {
     pub lane: Arc<str>,
     /// Whether it stores (its write may be deferred to the outbox) or reads.
     pub writes: bool,
-    /// Whether a client's writes through it keep the order they came in when
-    /// several are in flight at once (its guest batches them, see
-    /// `engine::batch`); a read keeps no order and needs none.
-    pub keeps_client_order: bool,
 }
 
 pub enum ActionKind {
@@ -82,6 +78,15 @@ impl Action {
     /// Whether its guest takes several of its events in one call.
     pub fn batches(&self) -> bool {
         matches!(&self.kind, ActionKind::Guest { batcher: Some(_), .. })
+    }
+
+    /// Whether a client's writes through it keep the order they came in when
+    /// several are in flight at once: a batcher never runs two batches of one
+    /// client at once (`engine::batch`); every other action may store them in
+    /// any order (a pool's several connections, or a guest's earlier host call
+    /// answered out of turn before SQLite's one writer). A read needs no order.
+    pub fn keeps_client_order(&self) -> bool {
+        !self.writes || self.batches()
     }
 
     /// Replays several events from the outbox in as few guest calls as the

@@ -37,17 +37,6 @@ pub trait Pool: Any + Send + Sync {
         false
     }
 
-    /// Whether writes sent to it together are stored in the order they were
-    /// sent. No pool says so yet: a pool of several connections runs them
-    /// side by side, and even SQLite's one writer takes them in the order
-    /// their guests reach it, which a guest's earlier host call (a read
-    /// answered out of turn) can change (`publishes_in_flight_keep_their_order`
-    /// found it). A client's publishes then go to it one at a time, unless
-    /// the action's guest batches them (`engine::batch`).
-    fn keeps_client_order(&self) -> bool {
-        false
-    }
-
     /// Compiles a raw action for `point`. `None`: this database has no raw
     /// action of that kind.
     fn raw_action(&self, spec: &ActionSpec, point: HookPoint) -> Option<Result<Box<dyn RawAction>, String>> {
