@@ -11,7 +11,7 @@ use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use super::batch::{Batcher, Taken};
 use super::bindings::{types, Action, ActionPre};
 use super::imports::{self, Origin};
-use super::state::{HostState, Metered, Page, Scope};
+use super::state::{HostState, Meter, Metered, Page, Scope};
 use super::ticks;
 use crate::config::Limits;
 
@@ -132,7 +132,7 @@ impl Guest {
             running,
         };
         let mut instance = guest.instantiate().await.map_err(|e| format!("guest {name}: {e}"))?;
-        instance.store.set_epoch_deadline(ticks(guest.limits.cpu_time));
+        instance.store.set_epoch_deadline(ticks(Meter::first_check(guest.limits.cpu_time)));
         let meter = instance.store.data().meter.clone();
         meter.reset();
         let functions = Metered::new(instance.action.call_functions(&mut instance.store), meter);
@@ -183,11 +183,11 @@ impl Guest {
         let mut store = Store::new(&self.engine, HostState::new(limits, self.limits.cpu_time, wasi));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|ctx| {
-            let (used, budget) = (ctx.data().meter.used(), ctx.data().budget);
-            if used >= budget {
-                return Err(wasmtime::format_err!("the guest used more than its {budget:?} of CPU time"));
+            let budget = ctx.data().budget;
+            match ctx.data().meter.remaining(budget) {
+                Some(left) => Ok(UpdateDeadline::Yield(ticks(left))),
+                None => Err(wasmtime::format_err!("the guest used more than its {budget:?} of CPU time")),
             }
-            Ok(UpdateDeadline::Yield(ticks(budget - used)))
         });
         let raw = self.pre.instance_pre().instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
         let action = Action::new(&mut store, &raw).map_err(|e| e.to_string())?;
@@ -345,7 +345,7 @@ impl Guest {
         let mut instance = self.instance().await?;
         instance.store.data_mut().begin(scope, self.limits.cpu_time);
         instance.store.data_mut().page = page;
-        instance.store.set_epoch_deadline(ticks(self.limits.cpu_time));
+        instance.store.set_epoch_deadline(ticks(Meter::first_check(self.limits.cpu_time)));
         let result = {
             let meter = instance.store.data().meter.clone();
             let call = Metered::new(instance.action.call_handle(&mut instance.store, ctx, event), meter);
@@ -377,7 +377,7 @@ impl Guest {
         };
         let budget = self.limits.cpu_time.saturating_mul(events.len() as u32);
         instance.store.data_mut().begin(scope, budget);
-        instance.store.set_epoch_deadline(ticks(budget));
+        instance.store.set_epoch_deadline(ticks(Meter::first_check(budget)));
         let typed = func
             .typed::<(&types::Context, &[types::Event]), (BatchAnswer,)>(&instance.store)
             .map_err(|e| BatchFailure::RunEachAlone(e.to_string()))?;
@@ -450,7 +450,7 @@ async fn batch_functions(
         .raw
         .get_typed_func::<(), (Vec<String>,)>(&mut instance.store, export)
         .map_err(|e| format!("guest {name}: `batch-functions` is not the batch-action world's: {e}"))?;
-    instance.store.set_epoch_deadline(ticks(instance.store.data().budget));
+    instance.store.set_epoch_deadline(ticks(Meter::first_check(instance.store.data().budget)));
     let meter = instance.store.data().meter.clone();
     meter.reset();
     let (names,) = Metered::new(func.call_async(&mut instance.store, ()), meter)
