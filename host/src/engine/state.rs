@@ -202,7 +202,7 @@ impl<F: Future> Metered<F> {
 impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let Metered { call, meter } = self.get_mut();
         meter.host_work_began.store(host_work_ns(), Ordering::Relaxed);
         meter.poll_began.store(clock(meter.exact.load(Ordering::Relaxed)), Ordering::Relaxed);
