@@ -87,30 +87,50 @@ impl Batcher {
         self.calls.acquire().await.expect("never closed")
     }
 
+    /// Batch calls that could start now besides the caller's (which holds a slot).
+    pub(super) fn free_slots(&self) -> usize {
+        self.calls.available_permits()
+    }
+
     /// The oldest waiting events, up to [`MAX_EVENTS`], but none of a
     /// client with an event in a batch still running; those whose caller
     /// has gone (its deadline passed, so it deferred the event itself) are
     /// dropped rather than written twice.
-    pub(super) fn take(&self) -> Taken<'_> {
+    ///
+    /// `share` is how many batches could start now, this one included: the
+    /// clients whose events may go are split between them, each batch
+    /// taking every event of its share of the clients. One batch taking
+    /// every client would hold all of them, and the next batch could take
+    /// none until it answered: with as many clients as events in flight,
+    /// batches would run one at a time.
+    pub(super) fn take(&self, share: usize) -> Taken<'_> {
         let mut queue = self.queue.lock().expect("batch queue");
         let Queue { waiting, running } = &mut *queue;
+        let ready: HashSet<&str> =
+            waiting.iter().map(|w| client_of(&w.event)).filter(|c| !running.contains_key(*c)).collect();
+        let most_clients = ready.len().div_ceil(share.max(1)).max(1);
+        drop(ready);
         let mut events = Vec::with_capacity(waiting.len().min(MAX_EVENTS));
         let mut left: VecDeque<Waiting> = VecDeque::new();
-        let mut held_up: HashSet<String> = HashSet::new();
-        let mut clients = HashSet::new();
+        let mut clients: HashSet<String> = HashSet::new();
         while events.len() < MAX_EVENTS {
             let Some(w) = waiting.pop_front() else { break };
             if w.answer.is_closed() {
                 continue;
             }
             let client = client_of(&w.event);
-            if running.contains_key(client) || held_up.contains(client) {
-                held_up.insert(client.to_string());
+            // A client held by a running batch, or left to another batch,
+            // stays out for the whole of this take, so its order holds.
+            let mine = clients.contains(client)
+                || (!running.contains_key(client) && clients.len() < most_clients && {
+                    clients.insert(client.to_string());
+                    true
+                });
+            if mine {
+                events.push(w);
+            } else {
                 left.push_back(w);
-                continue;
             }
-            clients.insert(client.to_string());
-            events.push(w);
         }
         // What was left out stays ahead of what came after it.
         while let Some(w) = left.pop_back() {
@@ -200,21 +220,21 @@ mod tests {
     async fn a_clients_events_wait_for_its_running_batch() {
         let batcher = Batcher::default();
         let mut answers = vec![batcher.push(event("a", 1))];
-        let first = batcher.take();
+        let first = batcher.take(1);
         assert_eq!(names(&first), ["a1"]);
         for (c, n) in [("a", 2), ("b", 1), ("a", 3), ("c", 1)] {
             answers.push(batcher.push(event(c, n)));
         }
-        let second = batcher.take();
+        let second = batcher.take(1);
         assert_eq!(names(&second), ["b1", "c1"], "a's events wait for its running batch");
-        assert!(batcher.take().is_empty(), "nothing else may go yet");
+        assert!(batcher.take(1).is_empty(), "nothing else may go yet");
 
         let answered = batcher.batch_answered();
         tokio::pin!(answered);
         answered.as_mut().enable();
         drop(first);
         tokio::time::timeout(std::time::Duration::from_secs(5), answered).await.expect("a batch answered is told");
-        assert_eq!(names(&batcher.take()), ["a2", "a3"], "in the order they came");
+        assert_eq!(names(&batcher.take(1)), ["a2", "a3"], "in the order they came");
         drop(second);
         assert!(batcher.queue.lock().unwrap().running.is_empty(), "no client is held after its batches");
         drop(answers);
@@ -226,6 +246,21 @@ mod tests {
         let batcher = Batcher::default();
         let _answers: Vec<_> =
             (1..=3).flat_map(|n| [batcher.push(event("a", n)), batcher.push(event("b", n))]).collect();
-        assert_eq!(names(&batcher.take()), ["a1", "b1", "a2", "b2", "a3", "b3"]);
+        assert_eq!(names(&batcher.take(1)), ["a1", "b1", "a2", "b2", "a3", "b3"]);
+    }
+
+    /// With several batches free to start, each takes its share of the
+    /// clients (all of each one's events), so the others have clients left
+    /// to take rather than waiting for the first to answer.
+    #[test]
+    fn free_batches_share_the_clients() {
+        let batcher = Batcher::default();
+        let _answers: Vec<_> =
+            (1..=2).flat_map(|n| ["a", "b", "c", "d", "e"].map(|c| batcher.push(event(c, n)))).collect();
+        let first = batcher.take(2);
+        assert_eq!(names(&first), ["a1", "b1", "c1", "a2", "b2", "c2"], "three of five clients, every event of each");
+        let second = batcher.take(1);
+        assert_eq!(names(&second), ["d1", "e1", "d2", "e2"], "the rest, at once");
+        assert!(batcher.take(4).is_empty());
     }
 }

@@ -251,7 +251,7 @@ impl Guest {
             let batch_answered = batcher.batch_answered();
             tokio::pin!(batch_answered);
             batch_answered.as_mut().enable();
-            let taken = batcher.take();
+            let taken = batcher.take(1 + batcher.free_slots());
             if taken.is_empty() {
                 // Another caller's batch holds this event, or it waits for a
                 // batch holding an earlier event of its client: once a batch
