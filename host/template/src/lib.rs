@@ -20,6 +20,7 @@
 mod file;
 pub mod influxdb;
 pub mod opentsdb;
+mod payload;
 mod point;
 mod spec;
 pub mod timescale;

@@ -2,6 +2,8 @@
 
 use serde_json::Value as Json;
 
+use crate::payload::Node;
+
 /// A value a template produces.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -151,7 +153,7 @@ enum Got {
 /// the arrays `$0` walks. Each row holds one value per spec, in order.
 pub fn expand(specs: &[&Spec], message: &Message) -> Result<Vec<Vec<Value>>, TemplateError> {
     let json = if specs.iter().any(|s| s.reads_json()) {
-        let parsed: Json = serde_json::from_slice(message.payload)
+        let parsed = Node::parse(message.payload)
             .map_err(|e| TemplateError::Payload(format!("the payload is not JSON: {e}")))?;
         Some(parsed)
     } else {
@@ -189,7 +191,7 @@ pub fn expand(specs: &[&Spec], message: &Message) -> Result<Vec<Vec<Value>>, Tem
         .collect())
 }
 
-fn evaluate(spec: &Spec, m: &Message, json: Option<&Json>) -> Result<Got, TemplateError> {
+fn evaluate(spec: &Spec, m: &Message, json: Option<&Node>) -> Result<Got, TemplateError> {
     let text = |s: &str| Value::Text(s.to_string());
     Ok(Got::One(match &spec.0 {
         Kind::Fixed(j) => from_json(j),
@@ -212,38 +214,70 @@ fn evaluate(spec: &Spec, m: &Message, json: Option<&Json>) -> Result<Got, Templa
         }
         Kind::Path(steps) => {
             let root = json.expect("parsed when a path reads it");
-            return walk(root, steps, "$payload");
+            return walk(root, steps, &Trail::Root);
         }
     }))
 }
 
-fn walk(at: &Json, steps: &[Step], trail: &str) -> Result<Got, TemplateError> {
+/// Where a walk is in the payload, for its error messages: rendered
+/// (`$payload.data[2]`) only when a step fails, so that a walk that succeeds
+/// allocates nothing for it.
+enum Trail<'a> {
+    Root,
+    Key(&'a Trail<'a>, &'a str),
+    Index(&'a Trail<'a>, usize),
+}
+
+impl std::fmt::Display for Trail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trail::Root => f.write_str("$payload"),
+            Trail::Key(up, k) => write!(f, "{up}.{k}"),
+            Trail::Index(up, n) => write!(f, "{up}[{n}]"),
+        }
+    }
+}
+
+fn walk(at: &Node, steps: &[Step], trail: &Trail<'_>) -> Result<Got, TemplateError> {
     let Some((step, rest)) = steps.split_first() else {
-        return Ok(Got::One(from_json(at)));
+        return Ok(Got::One(from_node(at)));
     };
     match step {
         Step::Key(k) => {
             let next = at.get(k).ok_or_else(|| TemplateError::Missing(format!("the payload has no {trail}.{k}")))?;
-            walk(next, rest, &format!("{trail}.{k}"))
+            walk(next, rest, &Trail::Key(trail, k))
         }
         Step::Nth(n) => {
             let items = at.as_array().ok_or_else(|| TemplateError::Missing(format!("{trail} is not an array")))?;
             let next = items
                 .get(n - 1)
                 .ok_or_else(|| TemplateError::Missing(format!("{trail} has {} elements, not {n}", items.len())))?;
-            walk(next, rest, &format!("{trail}[{n}]"))
+            walk(next, rest, &Trail::Index(trail, *n))
         }
         Step::All => {
             let items = at.as_array().ok_or_else(|| TemplateError::Missing(format!("{trail} is not an array")))?;
             let mut values = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                match walk(item, rest, &format!("{trail}[{}]", i + 1))? {
+                match walk(item, rest, &Trail::Index(trail, i + 1))? {
                     Got::One(v) => values.push(v),
                     Got::Many(_) => unreachable!("one $0 per path"),
                 }
             }
             Ok(Got::Many(values))
         }
+    }
+}
+
+fn from_node(n: &Node) -> Value {
+    match n {
+        Node::Null => Value::Null,
+        Node::Bool(b) => Value::Bool(*b),
+        Node::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Node::Text(s) => Value::Text(s.to_string()),
+        other => Value::Text(other.to_json()),
     }
 }
 
