@@ -2,7 +2,6 @@
 //! once per instance, and expanded for a message.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use cistern_guest::{settings, Context};
@@ -14,20 +13,23 @@ enum Parsed {
 }
 
 thread_local! {
-    /// Parsed template files, by backend and a hash of their text.
-    static PARSED: RefCell<HashMap<(String, u64), Rc<Parsed>>> = RefCell::new(HashMap::new());
+    /// Parsed template files, with the backend and the text each came from.
+    /// An instance sees one or two (a pool serves one backend, and a reload
+    /// may bring a changed file), so a look is a comparison or two of the
+    /// text, which costs less than hashing it.
+    static PARSED: RefCell<Vec<(String, String, Rc<Parsed>)>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Template files an instance keeps parsed; an older one makes way.
+const KEPT: usize = 4;
 
 fn parsed(ctx: &Context) -> Result<Rc<Parsed>, String> {
     let text = settings::get(ctx, "template")
         .ok_or_else(|| format!("no template: the host passes the {} template file as `template`", ctx.backend))?;
-    let key = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        text.hash(&mut h);
-        (ctx.backend.clone(), h.finish())
-    };
-    if let Some(p) = PARSED.with(|p| p.borrow().get(&key).cloned()) {
+    let known = PARSED.with(|p| {
+        p.borrow().iter().find(|(backend, t, _)| *backend == ctx.backend && t == text).map(|(_, _, p)| p.clone())
+    });
+    if let Some(p) = known {
         return Ok(p);
     }
     let p = match ctx.backend.as_str() {
@@ -35,7 +37,13 @@ fn parsed(ctx: &Context) -> Result<Rc<Parsed>, String> {
         _ => Parsed::Opentsdb(opentsdb::parse(text)?),
     };
     let p = Rc::new(p);
-    PARSED.with(|c| c.borrow_mut().insert(key, p.clone()));
+    PARSED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() == KEPT {
+            c.remove(0);
+        }
+        c.push((ctx.backend.clone(), text.to_string(), p.clone()));
+    });
     Ok(p)
 }
 

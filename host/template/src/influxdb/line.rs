@@ -20,6 +20,8 @@
 //!
 //! Tags are written sorted by key, as InfluxDB advises and the seed shows.
 
+use std::fmt::Write;
+
 use super::{Field, Point};
 use crate::spec::TemplateError;
 
@@ -34,27 +36,26 @@ impl Point {
         if measurement.starts_with(['#', '\t', '\0']) {
             return Err(refuse(format!("the measurement {measurement:?} starts with '#', a tab or a NUL")));
         }
-        name(&mut out, "the measurement", measurement, &[',', ' '])?;
+        name(&mut out, format_args!("the measurement"), measurement, &[',', ' '])?;
         let mut tags: Vec<&(String, String)> = self.tags.iter().collect();
         tags.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (key, value) in tags {
             out.push(',');
-            name(&mut out, "a tag key", key, &[',', '=', ' '])?;
+            name(&mut out, format_args!("a tag key"), key, &[',', '=', ' '])?;
             out.push('=');
-            name(&mut out, &format!("tag {key:?}"), value, &[',', '=', ' '])?;
+            name(&mut out, format_args!("tag {key:?}"), value, &[',', '=', ' '])?;
         }
         if self.fields.is_empty() {
             return Err(refuse("a point needs at least one field".into()));
         }
         for (i, (key, value)) in self.fields.iter().enumerate() {
             out.push(if i == 0 { ' ' } else { ',' });
-            name(&mut out, "a field key", key, &[',', '=', ' '])?;
+            name(&mut out, format_args!("a field key"), key, &[',', '=', ' '])?;
             out.push('=');
             field(&mut out, key, value)?;
         }
         if let Some(ts) = self.timestamp {
-            out.push(' ');
-            out.push_str(&ts.to_string());
+            let _ = write!(out, " {ts}");
         }
         Ok(out)
     }
@@ -75,7 +76,8 @@ fn refuse(problem: String) -> TemplateError {
 }
 
 /// Checks a name-like part (`what`) and writes it with `special` backslashed.
-fn name(out: &mut String, what: &str, text: &str, special: &[char]) -> Result<(), TemplateError> {
+/// `what` is formatted only for an error, so a part that is fine costs no allocation.
+fn name(out: &mut String, what: std::fmt::Arguments<'_>, text: &str, special: &[char]) -> Result<(), TemplateError> {
     no_line_break(what, text)?;
     if text.is_empty() {
         return Err(refuse(format!("{what} is empty")));
@@ -95,7 +97,7 @@ fn name(out: &mut String, what: &str, text: &str, special: &[char]) -> Result<()
 fn field(out: &mut String, key: &str, value: &Field) -> Result<(), TemplateError> {
     match value {
         Field::Text(s) => {
-            no_line_break(&format!("field {key:?}"), s)?;
+            no_line_break(format_args!("field {key:?}"), s)?;
             out.push('"');
             for c in s.chars() {
                 if c == '"' || c == '\\' {
@@ -106,17 +108,18 @@ fn field(out: &mut String, key: &str, value: &Field) -> Result<(), TemplateError
             out.push('"');
         }
         Field::Int(i) => {
-            out.push_str(&i.to_string());
-            out.push('i');
+            let _ = write!(out, "{i}i");
         }
-        Field::Float(f) if f.is_finite() => out.push_str(&format!("{f:?}")),
+        Field::Float(f) if f.is_finite() => {
+            let _ = write!(out, "{f:?}");
+        }
         Field::Float(f) => return Err(refuse(format!("field {key:?} is {f}, which InfluxDB cannot store"))),
         Field::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
     }
     Ok(())
 }
 
-fn no_line_break(what: &str, text: &str) -> Result<(), TemplateError> {
+fn no_line_break(what: std::fmt::Arguments<'_>, text: &str) -> Result<(), TemplateError> {
     if text.contains(['\n', '\r']) {
         return Err(refuse(format!("{what} holds a line break, which line protocol cannot carry: {text:?}")));
     }
