@@ -7,7 +7,6 @@
 //! payload that does not fit any of them writes nothing.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use cistern_guest::{settings, sql, wrong_hook, Context, Error, Event, Outcome, Value};
@@ -17,9 +16,14 @@ use cistern_template::Value as TemplateValue;
 use crate::db::Db;
 
 thread_local! {
-    /// Parsed template files, by a hash of their text: an instance parses each once.
-    static PARSED: RefCell<HashMap<u64, Rc<Vec<Template>>>> = RefCell::new(HashMap::new());
+    /// Parsed template files, with the text each came from: an instance
+    /// parses each once, and sees one or two (a reload may bring a changed
+    /// file), so a look compares the text rather than hashing it.
+    static PARSED: RefCell<Vec<(String, Rc<Vec<Template>>)>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Template files an instance keeps parsed; an older one makes way.
+const KEPT: usize = 4;
 
 pub fn publish(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     let templates = templates(ctx)?;
@@ -89,17 +93,18 @@ fn templates(ctx: &Context) -> Result<Rc<Vec<Template>>, Error> {
     let text = settings::get(ctx, "template").ok_or_else(|| {
         Error::InvalidInput("no template: the host passes the timescale template file as `template`".into())
     })?;
-    let key = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        text.hash(&mut h);
-        h.finish()
-    };
-    if let Some(t) = PARSED.with(|p| p.borrow().get(&key).cloned()) {
+    let known = PARSED.with(|p| p.borrow().iter().find(|(t, _)| t == text).map(|(_, parsed)| parsed.clone()));
+    if let Some(t) = known {
         return Ok(t);
     }
     let parsed = Rc::new(timescale::parse(text).map_err(|e| Error::InvalidInput(format!("template file: {e}")))?);
-    PARSED.with(|p| p.borrow_mut().insert(key, parsed.clone()));
+    PARSED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() == KEPT {
+            p.remove(0);
+        }
+        p.push((text.to_string(), parsed.clone()));
+    });
     Ok(parsed)
 }
 
