@@ -2,8 +2,9 @@
 //! the `batch-action` world (`handle-batch`).
 //!
 //! Events queue per action; at most [`CALLS_IN_FLIGHT`] batch calls of the
-//! action run at once, and each takes everything queued when it starts (up
-//! to [`MAX_EVENTS`]). A lone event finds a free slot and goes at once, by
+//! action run at once, and each takes what is queued when it starts (up to
+//! [`MAX_EVENTS`]): everything, or, when other calls could start too, every
+//! event of its share of the waiting clients. A lone event finds a free slot and goes at once, by
 //! itself: batches form only while earlier calls are still running, so
 //! batching adds no waiting to a quiet broker and grows with the load (the
 //! way a database's group commit does).
