@@ -345,7 +345,7 @@ impl Loaded {
                     settings,
                     options: hook.json.clone(),
                 };
-                let batcher = (guest.batches(function) && !pool.gathers_writes()).then(Box::default);
+                let batcher = guest.batches(function).then(Box::default);
                 let mut replay_ctx = Box::new(ctx.clone());
                 replay_ctx.settings.push((crate::actions::REPLAY_SETTING.to_string(), "true".to_string()));
                 let scope = Arc::new(Scope {

@@ -28,15 +28,6 @@ pub trait Pool: Any + Send + Sync {
         Vec::new()
     }
 
-    /// Whether the pool itself gathers concurrent writes into one
-    /// transaction (SQLite's writer does). Its actions' events then go to
-    /// their guest one at a call: batching them in the guest as well only
-    /// made each wait longer (`broker_throughput`, SQLite: 6,100 msg/s
-    /// batched against 7,800 to 9,400 not).
-    fn gathers_writes(&self) -> bool {
-        false
-    }
-
     /// Compiles a raw action for `point`. `None`: this database has no raw
     /// action of that kind.
     fn raw_action(&self, spec: &ActionSpec, point: HookPoint) -> Option<Result<Box<dyn RawAction>, String>> {

@@ -207,11 +207,6 @@ impl crate::backends::Pool for SqlPool {
         vec![("dialect".to_string(), self.dialect().name().to_string())]
     }
 
-    /// SQLite's one writer commits whatever statements have queued together.
-    fn gathers_writes(&self) -> bool {
-        matches!(self, SqlPool::Sqlite(_))
-    }
-
     fn raw_action(
         &self,
         spec: &crate::config::ActionSpec,
