@@ -60,8 +60,8 @@ pub struct Page {
 /// nanoseconds) and gives an upper bound: a poll's length is its CPU time,
 /// plus any time the system took the thread away in the middle of it. The
 /// thread's CPU clock is exact but costs a system call per read (close to a
-/// microsecond on these machines, two a poll: more than the rest of a small
-/// hook's boundary). So a call is measured by the monotonic clock until that
+/// microsecond on these machines, two a poll: a quarter of a small hook's
+/// boundary). So a call is measured by the monotonic clock until that
 /// bound reaches half its budget, which no call that stays far within its
 /// budget ever does, and by the CPU clock from then on, counting the first
 /// half as used whatever the bound said ([`Meter::remaining`]). A call is
