@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cistern_guest::{settings, Context};
+use cistern_guest::{settings, template, Context};
 use cistern_template::{influxdb, opentsdb, Message};
 
 enum Parsed {
@@ -13,38 +13,20 @@ enum Parsed {
 }
 
 thread_local! {
-    /// Parsed template files, with the backend and the text each came from.
-    /// An instance sees one or two (a pool serves one backend, and a reload
-    /// may bring a changed file), so a look is a comparison or two of the
-    /// text, which costs less than hashing it.
-    static PARSED: RefCell<Vec<(String, String, Rc<Parsed>)>> = const { RefCell::new(Vec::new()) };
+    static PARSED: RefCell<template::Parsed<Parsed>> = const { RefCell::new(template::Parsed::new()) };
 }
-
-/// Template files an instance keeps parsed; an older one makes way.
-const KEPT: usize = 4;
 
 fn parsed(ctx: &Context) -> Result<Rc<Parsed>, String> {
     let text = settings::get(ctx, "template")
         .ok_or_else(|| format!("no template: the host passes the {} template file as `template`", ctx.backend))?;
-    let known = PARSED.with(|p| {
-        p.borrow().iter().find(|(backend, t, _)| *backend == ctx.backend && t == text).map(|(_, _, p)| p.clone())
-    });
-    if let Some(p) = known {
-        return Ok(p);
-    }
-    let p = match ctx.backend.as_str() {
-        "influxdb" => Parsed::Influx(influxdb::parse(text)?),
-        _ => Parsed::Opentsdb(opentsdb::parse(text)?),
-    };
-    let p = Rc::new(p);
-    PARSED.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() == KEPT {
-            c.remove(0);
-        }
-        c.push((ctx.backend.clone(), text.to_string(), p.clone()));
-    });
-    Ok(p)
+    PARSED.with(|p| {
+        p.borrow_mut().get_or_parse(&ctx.backend, text, |text| {
+            Ok(match ctx.backend.as_str() {
+                "influxdb" => Parsed::Influx(influxdb::parse(text)?),
+                _ => Parsed::Opentsdb(opentsdb::parse(text)?),
+            })
+        })
+    })
 }
 
 /// The lines of every matching template; `now` is the timestamp of a point

@@ -9,21 +9,15 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cistern_guest::{settings, sql, wrong_hook, Context, Error, Event, Outcome, Value};
+use cistern_guest::{settings, sql, template, wrong_hook, Context, Error, Event, Outcome, Value};
 use cistern_template::timescale::{self, Template};
 use cistern_template::Value as TemplateValue;
 
 use crate::db::Db;
 
 thread_local! {
-    /// Parsed template files, with the text each came from: an instance
-    /// parses each once, and sees one or two (a reload may bring a changed
-    /// file), so a look compares the text rather than hashing it.
-    static PARSED: RefCell<Vec<(String, Rc<Vec<Template>>)>> = const { RefCell::new(Vec::new()) };
+    static PARSED: RefCell<template::Parsed<Vec<Template>>> = const { RefCell::new(template::Parsed::new()) };
 }
-
-/// Template files an instance keeps parsed; an older one makes way.
-const KEPT: usize = 4;
 
 pub fn publish(db: &Db, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     let templates = templates(ctx)?;
@@ -93,19 +87,11 @@ fn templates(ctx: &Context) -> Result<Rc<Vec<Template>>, Error> {
     let text = settings::get(ctx, "template").ok_or_else(|| {
         Error::InvalidInput("no template: the host passes the timescale template file as `template`".into())
     })?;
-    let known = PARSED.with(|p| p.borrow().iter().find(|(t, _)| t == text).map(|(_, parsed)| parsed.clone()));
-    if let Some(t) = known {
-        return Ok(t);
-    }
-    let parsed = Rc::new(timescale::parse(text).map_err(|e| Error::InvalidInput(format!("template file: {e}")))?);
     PARSED.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() == KEPT {
-            p.remove(0);
-        }
-        p.push((text.to_string(), parsed.clone()));
-    });
-    Ok(parsed)
+        p.borrow_mut().get_or_parse(&ctx.backend, text, |text| {
+            timescale::parse(text).map_err(|e| Error::InvalidInput(format!("template file: {e}")))
+        })
+    })
 }
 
 fn to_sql(v: TemplateValue) -> Value {
