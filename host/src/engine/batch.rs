@@ -18,7 +18,8 @@
 //! would otherwise find them stored out of order.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Notify, Semaphore, SemaphorePermit};
 
@@ -39,6 +40,23 @@ pub(super) type Answer = Result<types::Outcome, CallError>;
 pub(super) struct Waiting {
     pub event: types::Event,
     pub answer: oneshot::Sender<Answer>,
+    taken: Arc<AtomicBool>,
+}
+
+/// A caller's event in the queue: its answer, and whether a batch has
+/// taken it already (then the caller has nothing left to do but wait for
+/// the answer, and takes no slot: with many events in flight, callers
+/// whose events were taken would otherwise each take a slot and look
+/// through the queue for nothing every time a batch answers).
+pub(super) struct Pushed {
+    pub answer: oneshot::Receiver<Answer>,
+    taken: Arc<AtomicBool>,
+}
+
+impl Pushed {
+    pub fn is_taken(&self) -> bool {
+        self.taken.load(Ordering::Acquire)
+    }
 }
 
 /// One action's queue of events waiting for a batch call.
@@ -78,10 +96,11 @@ impl Default for Batcher {
 }
 
 impl Batcher {
-    pub(super) fn push(&self, event: types::Event) -> oneshot::Receiver<Answer> {
+    pub(super) fn push(&self, event: types::Event) -> Pushed {
         let (answer, receiver) = oneshot::channel();
-        self.queue.lock().expect("batch queue").waiting.push_back(Waiting { event, answer });
-        receiver
+        let taken = Arc::new(AtomicBool::new(false));
+        self.queue.lock().expect("batch queue").waiting.push_back(Waiting { event, answer, taken: taken.clone() });
+        Pushed { answer: receiver, taken }
     }
 
     pub(super) async fn slot(&self) -> SemaphorePermit<'_> {
@@ -107,37 +126,34 @@ impl Batcher {
     pub(super) fn take(&self, share: usize) -> Taken<'_> {
         let mut queue = self.queue.lock().expect("batch queue");
         let Queue { waiting, running } = &mut *queue;
+        waiting.retain(|w| !w.answer.is_closed());
         let ready: HashSet<&str> =
             waiting.iter().map(|w| client_of(&w.event)).filter(|c| !running.contains_key(*c)).collect();
         let most_clients = ready.len().div_ceil(share.max(1)).max(1);
         drop(ready);
         let mut events = Vec::with_capacity(waiting.len().min(MAX_EVENTS));
-        let mut left: VecDeque<Waiting> = VecDeque::new();
-        let mut clients: HashSet<String> = HashSet::new();
-        while events.len() < MAX_EVENTS {
-            let Some(w) = waiting.pop_front() else { break };
-            if w.answer.is_closed() {
-                continue;
-            }
+        let mut clients: Vec<String> = Vec::new();
+        // One pass, each event moved once: into the batch or back into the
+        // queue, where what is left out keeps its place ahead of what came after.
+        let mut left = VecDeque::with_capacity(waiting.len());
+        for w in waiting.drain(..) {
             let client = client_of(&w.event);
             // A client held by a running batch, or left to another batch,
             // stays out for the whole of this take, so its order holds.
-            let mine = clients.contains(client)
-                || (!running.contains_key(client) && clients.len() < most_clients && {
-                    clients.insert(client.to_string());
-                    true
-                });
+            let mine = events.len() < MAX_EVENTS
+                && (clients.iter().any(|c| c == client)
+                    || (!running.contains_key(client) && clients.len() < most_clients && {
+                        clients.push(client.to_string());
+                        true
+                    }));
             if mine {
+                w.taken.store(true, Ordering::Release);
                 events.push(w);
             } else {
                 left.push_back(w);
             }
         }
-        // What was left out stays ahead of what came after it.
-        while let Some(w) = left.pop_back() {
-            waiting.push_front(w);
-        }
-        let clients: Vec<String> = clients.into_iter().collect();
+        *waiting = left;
         for c in &clients {
             *running.entry(c.clone()).or_default() += 1;
         }

@@ -241,13 +241,19 @@ impl Guest {
         ctx: &types::Context,
         event: types::Event,
     ) -> Result<types::Outcome, CallError> {
-        let mut answer = batcher.push(event);
+        let mut pushed = batcher.push(event);
         loop {
+            if pushed.is_taken() {
+                return (&mut pushed.answer).await.unwrap_or(Err(CallError::Abandoned));
+            }
             let slot = tokio::select! {
                 biased;
-                answered = &mut answer => return answered.unwrap_or(Err(CallError::Abandoned)),
+                answered = &mut pushed.answer => return answered.unwrap_or(Err(CallError::Abandoned)),
                 slot = batcher.slot() => slot,
             };
+            if pushed.is_taken() {
+                continue;
+            }
             let batch_answered = batcher.batch_answered();
             tokio::pin!(batch_answered);
             batch_answered.as_mut().enable();
@@ -259,7 +265,7 @@ impl Guest {
                 drop(slot);
                 tokio::select! {
                     biased;
-                    answered = &mut answer => return answered.unwrap_or(Err(CallError::Abandoned)),
+                    answered = &mut pushed.answer => return answered.unwrap_or(Err(CallError::Abandoned)),
                     () = batch_answered => continue,
                 }
             }
