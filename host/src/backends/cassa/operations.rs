@@ -3,7 +3,8 @@
 //! types the server declares for them. Errors say whether the cluster could
 //! not be reached (the write may be replayed) or refused the statement.
 
-use futures_util::TryStreamExt;
+use futures_util::stream::FuturesOrdered;
+use futures_util::{StreamExt, TryStreamExt};
 use scylla::errors::{
     DbError, ExecutionError, NewSessionError, NextPageError, NextRowError, PagerExecutionError, PrepareError,
     RequestAttemptError, RequestError, UseKeyspaceError,
@@ -253,7 +254,9 @@ pub async fn execute_each(pool: &CassaPool, statement: &str, rows: Vec<Vec<Bind>
             })
         }
     });
-    futures_util::future::join_all(runs).await
+    // Not `join_all`: for a batch's few dozen runs it polls every one of
+    // them each time any is woken, and each answer wakes it.
+    runs.collect::<FuturesOrdered<_>>().collect().await
 }
 
 /// Runs a SELECT with bound values and reads all its pages.
