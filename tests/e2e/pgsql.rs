@@ -234,6 +234,57 @@ async fn publishes_in_flight_are_stored_side_by_side_in_order() {
     assert_eq!(order, [[Some("slow/held".to_string())], [Some("slow/next".to_string())]], "stored in the order sent");
 }
 
+/// Under the seed's hook block, where every publish also meets
+/// `on_message_retain` and `on_retain_delete`, a connection's publishes are
+/// still stored side by side: those two take batches too (each event in
+/// turn), so every action a publish meets keeps the client's order. While
+/// the first insert is held, the next publishes wait in their hooks rather
+/// than unread; once it goes, they go on together, and are stored,
+/// retained and acknowledged in the order sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_seed_hooks_retained_publishes_overlap_in_order() {
+    use std::time::Duration;
+
+    use cistern_tests::raw::{Connect, RawClient};
+    const N: usize = 12;
+
+    let db = TestDb::postgres();
+    let store = Store::connect(&db).await;
+    let mut lock = hold_inserts(&db, &store, "mqtt_msg").await;
+    let hook = |n: usize, function: &str| {
+        format!(
+            "backend.pgsql.hook.message.publish.{n} = {{\"topic\": \"#\", \"action\": {{\"function\": \"{function}\"}}, \"pool\": \"pool1\"}}\n"
+        )
+    };
+    let hooks = format!(
+        "cistern.outbox.write_timeout = 60s\n{}{}{}",
+        hook(1, "on_message_publish"),
+        hook(2, "on_message_retain"),
+        hook(3, "on_retain_delete")
+    );
+    let broker = Broker::start(BIN, &format!("{}{}{hooks}", configs::base(), db.pool_config("pgsql", "pool1")));
+    let (mut publisher, _) = RawClient::connect(broker.port, "retainer", Connect { clean: true, ..Connect::default() });
+    let sent: Vec<u16> = (0..N).map(|i| publisher.send_retained("slow/held", i.to_string().as_bytes())).collect();
+
+    let soon = Duration::from_secs(20);
+    assert_eq!(publisher.pubacks(1, Duration::from_millis(500)), Vec::<u16>::new(), "nothing is acknowledged yet");
+    sqlx::query("select pg_advisory_unlock(7)").execute(&mut lock).await.expect("the unlock");
+    assert_eq!(publisher.pubacks(N, soon), sent, "acknowledged in the order sent");
+
+    let stored = store.rows("select payload from mqtt_msg where topic = 'slow/held' order by id", &[]).await;
+    let in_order: Vec<Vec<Option<String>>> = (0..N).map(|i| vec![Some(i.to_string())]).collect();
+    assert_eq!(stored, in_order, "stored in the order sent");
+    let retained = store.rows("select payload from mqtt_retain where topic = 'slow/held'", &[]).await;
+    assert_eq!(retained, [[Some((N - 1).to_string())]], "the last one sent stays retained");
+    // `on_retain_delete` has nothing to write for these (none is empty), so
+    // its calls end too soon to gather; `on_message_retain` writes each.
+    for n in 1..=2 {
+        let batched = broker
+            .metric(&format!("cistern_action_batched_total{{action=\"backend.pgsql.hook.message.publish.{n}\"}}"));
+        assert!(batched > 0, "hook {n}: each publish waited for the one before it: none were stored side by side");
+    }
+}
+
 /// Holds every insert into `table` of a row whose topic is `slow/held`,
 /// until the returned connection unlocks advisory lock 7.
 async fn hold_inserts(db: &TestDb, store: &Store, table: &str) -> sqlx::PgConnection {

@@ -119,12 +119,21 @@ impl RawClient {
     /// Sends a QoS 1 PUBLISH and goes on without waiting for its PUBACK
     /// (see [`RawClient::pubacks`]); its packet id.
     pub fn send_publish(&mut self, topic: &str, payload: &[u8]) -> u16 {
+        self.send_qos1(topic, payload, false)
+    }
+
+    /// [`RawClient::send_publish`] with the retain flag set.
+    pub fn send_retained(&mut self, topic: &str, payload: &[u8]) -> u16 {
+        self.send_qos1(topic, payload, true)
+    }
+
+    fn send_qos1(&mut self, topic: &str, payload: &[u8], retain: bool) -> u16 {
         let mut body = Vec::new();
         string(&mut body, topic.as_bytes());
         let id = self.id();
         body.extend_from_slice(&id.to_be_bytes());
         body.extend_from_slice(payload);
-        self.send(0x32, &body);
+        self.send(0x32 | u8::from(retain), &body);
         id
     }
 

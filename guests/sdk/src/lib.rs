@@ -151,6 +151,33 @@ impl<T: Batch> batch_bindings::Guest for T {
     }
 }
 
+/// A batch's events handled one after another, for a function with no
+/// write of several events at once: taking them in a batch still lets a
+/// connection's publishes be stored side by side (the host keeps each
+/// client's events in order only for functions that batch). Once an event
+/// fails `unavailable`, the ones after it are not tried and fail alike, so
+/// the host defers them behind it in the same order: a retained message
+/// replayed later must never overwrite a newer one stored meanwhile.
+pub fn each_in_turn(
+    events: &[Event],
+    mut handle: impl FnMut(&Event) -> Result<Outcome, Error>,
+) -> Vec<Result<Outcome, Error>> {
+    let mut away: Option<String> = None;
+    events
+        .iter()
+        .map(|event| {
+            if let Some(why) = &away {
+                return Err(Error::Unavailable(format!("not tried after an earlier event of its batch: {why}")));
+            }
+            let answer = handle(event);
+            if let Err(Error::Unavailable(why)) = &answer {
+                away = Some(why.clone());
+            }
+            answer
+        })
+        .collect()
+}
+
 /// The microseconds since the epoch that begin a message id the host made:
 /// 16 hex digits of them, then 16 naming the node and the process (4 naming
 /// the node, in ids that earlier builds of cistern made). `None` for an id of another

@@ -51,12 +51,16 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     }
 }
 
-/// The functions whose events are stored several at a time.
-pub const BATCHED: &[&str] = &["on_message_publish"];
+/// The functions that take several events a call. ``on_message_publish` writes a batch in one pipeline;
+/// the others write each in turn (`each_in_turn`), which still lets a
+/// connection's publishes be stored side by side under the seed's hook
+/// block, where every publish also meets `on_message_retain` and
+/// `on_retain_delete`.
+pub const BATCHED: &[&str] = &["on_message_publish", "on_message_retain", "on_retain_delete"];
 
 pub fn dispatch_batch(ctx: &Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
     match ctx.function.as_str() {
         "on_message_publish" => message::publish_batch(&ctx.pool, ctx, &events),
-        _ => events.iter().map(|event| dispatch(ctx, event)).collect(),
+        _ => cistern_guest::each_in_turn(&events, |event| dispatch(ctx, event)),
     }
 }

@@ -49,8 +49,13 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     }
 }
 
-/// The functions whose events are stored several at a time.
-pub const BATCHED: &[&str] = &["on_message_publish", "on_message_store"];
+/// The functions that take several events a call. `on_message_publish` and `on_message_store` write a batch together;
+/// the others write each in turn (`each_in_turn`), which still lets a
+/// connection's publishes be stored side by side under the seed's hook
+/// block, where every publish also meets `on_message_retain` and
+/// `on_retain_delete`.
+pub const BATCHED: &[&str] =
+    &["on_message_publish", "on_message_store", "on_message_retain", "on_retain_delete", "on_session_store"];
 
 pub fn dispatch_batch(ctx: &Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
     let db = Db::new(ctx);
@@ -58,6 +63,6 @@ pub fn dispatch_batch(ctx: &Context, events: Vec<Event>) -> Vec<Result<Outcome, 
         "on_message_publish" if ctx.backend == "timescale" => timescale::publish_batch(&db, ctx, &events),
         "on_message_publish" => message::publish_batch(&db, ctx, &events, 1),
         "on_message_store" => message::publish_batch(&db, ctx, &events, 0),
-        _ => events.iter().map(|event| dispatch(ctx, event)).collect(),
+        _ => cistern_guest::each_in_turn(&events, |event| dispatch(ctx, event)),
     }
 }
