@@ -20,7 +20,9 @@
 //! (`CISTERN_BENCH_STORES=sqlite,redis,pgsql,...` to choose,
 //! `CISTERN_BENCH_PUBLISHERS` (32), `CISTERN_BENCH_MESSAGES` per publisher,
 //! `CISTERN_BENCH_PUBLISHES_IN_FLIGHT` to set `cistern.mqtt.publishes_in_flight`
-//! on both brokers: 1 is how rmqtt handles a connection unpatched).
+//! on both brokers: 1 is how rmqtt handles a connection unpatched;
+//! `CISTERN_BENCH_RETAIN_HOOKS=1` to add the seed's `on_message_retain` and
+//! `on_retain_delete` hooks, as the seed's examples and `etc/cistern.conf` have them).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -48,9 +50,25 @@ struct Store {
 }
 
 fn publish_hook(backend: &str) -> String {
-    format!(
-        "backend.{backend}.hook.message.publish.1 = {{\"topic\": \"#\", \"action\": {{\"function\": \"on_message_publish\"}}, \"pool\": \"pool1\"}}\n"
-    )
+    let hook = |n: usize, function: &str| {
+        format!(
+            "backend.{backend}.hook.message.publish.{n} = {{\"topic\": \"#\", \"action\": {{\"function\": \"{function}\"}}, \"pool\": \"pool1\"}}\n"
+        )
+    };
+    let mut hooks = hook(1, "on_message_publish");
+    // The seed's hook blocks (and etc/cistern.conf) also put these two on
+    // every publish; the time-series stores have no such functions.
+    if retain_hooks() && !matches!(backend, "influxdb" | "opentsdb" | "timescale") {
+        hooks += &hook(2, "on_message_retain");
+        hooks += &hook(3, "on_retain_delete");
+    }
+    hooks
+}
+
+/// `CISTERN_BENCH_RETAIN_HOOKS=1`: each store also has the seed's
+/// `on_message_retain` and `on_retain_delete` on `#`.
+fn retain_hooks() -> bool {
+    env_or("CISTERN_BENCH_RETAIN_HOOKS", 0) == 1
 }
 
 /// The store `name`, made fresh (a database of its own).
