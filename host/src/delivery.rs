@@ -59,7 +59,7 @@ pub async fn run(
     loaded: &Loaded,
     action: &Arc<Action>,
     event: &Event,
-    wit_event: &mut Option<types::Event>,
+    wit_event: &mut Option<Arc<types::Event>>,
 ) -> Ran {
     let lane = rt.outbox.lane(&action.lane);
     let settings = &loaded.config.cistern;
@@ -104,7 +104,7 @@ pub async fn read(
     loaded: &Loaded,
     action: &Arc<Action>,
     event: &Event,
-    wit_event: &mut Option<types::Event>,
+    wit_event: &mut Option<Arc<types::Event>>,
     after: Option<String>,
 ) -> Ran {
     let lane = rt.outbox.lane(&action.lane);
@@ -139,7 +139,7 @@ pub async fn read(
 async fn call(
     action: &Action,
     event: &Event,
-    wit_event: &mut Option<types::Event>,
+    wit_event: &mut Option<Arc<types::Event>>,
     deadline: Duration,
     replay: bool,
 ) -> Result<Outcome, ActionError> {

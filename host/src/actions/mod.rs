@@ -120,13 +120,13 @@ impl Action {
     pub async fn read(
         &self,
         event: &Event,
-        wit_event: &mut Option<types::Event>,
+        wit_event: &mut Option<Arc<types::Event>>,
         page: Page,
     ) -> Result<Outcome, ActionError> {
         let ActionKind::Guest { guest, ctx, scope, .. } = &self.kind else {
             return self.run(event, wit_event, false).await;
         };
-        let wit_event = wit_event.get_or_insert_with(|| crate::engine::convert::event(event));
+        let wit_event = wit_event.get_or_insert_with(|| Arc::new(crate::engine::convert::event(event)));
         let (answer, more) = guest.call_paged(scope.clone(), ctx, wit_event, page).await?;
         let mut outcome = self.outcome(answer);
         if let Some(after) = more {
@@ -141,12 +141,12 @@ impl Action {
     pub async fn run(
         &self,
         event: &Event,
-        wit_event: &mut Option<types::Event>,
+        wit_event: &mut Option<Arc<types::Event>>,
         replay: bool,
     ) -> Result<Outcome, ActionError> {
         match &self.kind {
             ActionKind::Guest { guest, ctx, replay_ctx, scope, batcher } => {
-                let wit_event = wit_event.get_or_insert_with(|| crate::engine::convert::event(event));
+                let wit_event = wit_event.get_or_insert_with(|| Arc::new(crate::engine::convert::event(event)));
                 let answer = match batcher {
                     // Replays run one at a time per client already, with their own setting.
                     Some(batcher) if !replay => {

@@ -38,7 +38,7 @@ pub const MAX_EVENTS: usize = 64;
 pub(super) type Answer = Result<types::Outcome, CallError>;
 
 pub(super) struct Waiting {
-    pub event: types::Event,
+    pub event: Arc<types::Event>,
     pub answer: oneshot::Sender<Answer>,
     taken: Arc<AtomicBool>,
 }
@@ -96,7 +96,7 @@ impl Default for Batcher {
 }
 
 impl Batcher {
-    pub(super) fn push(&self, event: types::Event) -> Pushed {
+    pub(super) fn push(&self, event: Arc<types::Event>) -> Pushed {
         let (answer, receiver) = oneshot::channel();
         let taken = Arc::new(AtomicBool::new(false));
         self.queue.lock().expect("batch queue").waiting.push_back(Waiting { event, answer, taken: taken.clone() });
@@ -208,22 +208,22 @@ fn client_of(event: &types::Event) -> &str {
 mod tests {
     use super::*;
 
-    fn event(client: &str, n: u32) -> types::Event {
-        crate::engine::convert::event(&crate::model::Event::ClientConnected(crate::model::Client {
+    fn event(client: &str, n: u32) -> Arc<types::Event> {
+        Arc::new(crate::engine::convert::event(&crate::model::Event::ClientConnected(crate::model::Client {
             clientid: client.into(),
             username: Some(n.to_string()),
             peerhost: None,
             node: "n".into(),
             clean_start: true,
             persistent: false,
-        }))
+        })))
     }
 
     fn names(taken: &Taken) -> Vec<String> {
         taken
             .events
             .iter()
-            .map(|w| match &w.event {
+            .map(|w| match &*w.event {
                 types::Event::ClientConnected(c) => format!("{}{}", c.clientid, c.username.as_deref().unwrap()),
                 _ => unreachable!(),
             })

@@ -75,6 +75,19 @@ pub enum CallError {
 /// What `handle-batch` answers: one result per event.
 type BatchAnswer = Vec<Result<types::Outcome, types::Error>>;
 
+/// An event as a batch call lowers it: the queue's shared events (the
+/// caller keeps its own handle for the actions after this one, so none is
+/// copied), or a replay's owned ones.
+trait BatchEvent:
+    std::borrow::Borrow<types::Event> + wasmtime::component::ComponentType + wasmtime::component::Lower + Sync
+{
+}
+
+impl<E> BatchEvent for E where
+    E: std::borrow::Borrow<types::Event> + wasmtime::component::ComponentType + wasmtime::component::Lower + Sync
+{
+}
+
 /// Why a batch call gave no usable answer as a whole.
 enum BatchFailure {
     /// Every event of the batch shares it (a timeout, no instance).
@@ -239,7 +252,7 @@ impl Guest {
         batcher: &Batcher,
         scope: Arc<Scope>,
         ctx: &types::Context,
-        event: types::Event,
+        event: Arc<types::Event>,
     ) -> Result<types::Outcome, CallError> {
         let mut pushed = batcher.push(event);
         loop {
@@ -302,14 +315,14 @@ impl Guest {
 
     /// One event alone through `handle`, several through `handle-batch`;
     /// the caller holds a permit of `running`.
-    async fn answer_batch(
+    async fn answer_batch<E: BatchEvent>(
         &self,
         scope: Arc<Scope>,
         ctx: &types::Context,
-        events: &[types::Event],
+        events: &[E],
     ) -> Vec<Result<types::Outcome, CallError>> {
         if let [one] = events {
-            return vec![self.handle_one(scope, ctx, one).await];
+            return vec![self.handle_one(scope, ctx, one.borrow()).await];
         }
         match self.handle_batch(scope.clone(), ctx, events).await {
             Ok(results) => {
@@ -321,7 +334,7 @@ impl Guest {
                 tracing::warn!(guest = %self.name, function = %ctx.function, "handle-batch failed on {} events ({why}); running each alone", events.len());
                 let mut answers = Vec::with_capacity(events.len());
                 for event in events {
-                    answers.push(self.handle_one(scope.clone(), ctx, event).await);
+                    answers.push(self.handle_one(scope.clone(), ctx, event.borrow()).await);
                 }
                 answers
             }
@@ -371,11 +384,11 @@ impl Guest {
 
     /// Calls `handle-batch` in a reused instance, with the CPU time of as
     /// many calls as there are events; the caller holds a permit of `running`.
-    async fn handle_batch(
+    async fn handle_batch<E: BatchEvent>(
         &self,
         scope: Arc<Scope>,
         ctx: &types::Context,
-        events: &[types::Event],
+        events: &[E],
     ) -> Result<BatchAnswer, BatchFailure> {
         let mut instance = self.instance().await.map_err(BatchFailure::All)?;
         let Some(func) = instance.handle_batch else {
@@ -385,7 +398,7 @@ impl Guest {
         instance.store.data_mut().begin(scope, budget);
         instance.store.set_epoch_deadline(ticks(Meter::first_check(budget)));
         let typed = func
-            .typed::<(&types::Context, &[types::Event]), (BatchAnswer,)>(&instance.store)
+            .typed::<(&types::Context, &[E]), (BatchAnswer,)>(&instance.store)
             .map_err(|e| BatchFailure::RunEachAlone(e.to_string()))?;
         let result = {
             let meter = instance.store.data().meter.clone();
@@ -547,7 +560,7 @@ mod tests {
             busy.push(batcher.slot().await);
         }
         let ctx = context(function);
-        let calls = clients.iter().map(|c| guest.call_batched(&batcher, scope(), &ctx, connected(c)));
+        let calls = clients.iter().map(|c| guest.call_batched(&batcher, scope(), &ctx, Arc::new(connected(c))));
         let calls = futures_util::future::join_all(calls);
         let free = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
