@@ -575,8 +575,11 @@ mod tests {
 
     /// A call is charged the CPU time it ran, not the time it waited for a
     /// core: on a machine kept busy by other threads, a call whose own work
-    /// fits its budget twice over still succeeds, though it takes longer
-    /// than its budget on the clock.
+    /// is a third of its budget still succeeds, though it takes longer than
+    /// its budget on the clock. (A third: the meter promises at least half
+    /// the budget in CPU time, since a busy machine may have the first half
+    /// counted by the clock; at half, the same work, slowed by the load,
+    /// failed about one run in ten.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_call_waiting_for_a_core_is_not_charged_for_the_wait() {
         let ctx = context("work");
@@ -587,7 +590,7 @@ mod tests {
         calibrate.call(scope(), &ctx, &connected(rounds)).await.expect("the work fits the default budget");
         let alone = started.elapsed();
 
-        let limits = Limits { cpu_time: alone * 2, ..Limits::default() };
+        let limits = Limits { cpu_time: alone * 3, ..Limits::default() };
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/dist/misbehave.wasm");
         let engine = Engine::new(&limits).unwrap();
         let guest = engine.load("misbehave", &std::fs::read(path).unwrap(), Origin::Custom).await.unwrap().for_pool();
