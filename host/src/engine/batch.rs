@@ -44,10 +44,11 @@ pub(super) struct Waiting {
 }
 
 /// A caller's event in the queue: its answer, and whether a batch has
-/// taken it already (then the caller has nothing left to do but wait for
-/// the answer, and takes no slot: with many events in flight, callers
-/// whose events were taken would otherwise each take a slot and look
-/// through the queue for nothing every time a batch answers).
+/// taken it already. A caller whose event was taken still runs a batch if
+/// it gets a slot and finds events to take, but once it finds none it waits
+/// for its answer alone: with many events in flight, callers whose events
+/// were taken would otherwise each take a slot and look through the queue
+/// for nothing every time a batch answers.
 pub(super) struct Pushed {
     pub answer: oneshot::Receiver<Answer>,
     taken: Arc<AtomicBool>,

@@ -264,18 +264,19 @@ impl Guest {
                 answered = &mut pushed.answer => return answered.unwrap_or(Err(CallError::Abandoned)),
                 slot = batcher.slot() => slot,
             };
-            if pushed.is_taken() {
-                continue;
-            }
             let batch_answered = batcher.batch_answered();
             tokio::pin!(batch_answered);
             batch_answered.as_mut().enable();
             let taken = batcher.take(1 + batcher.free_slots());
             if taken.is_empty() {
-                // Another caller's batch holds this event, or it waits for a
-                // batch holding an earlier event of its client: once a batch
+                // Another caller's batch holds this event (then its answer is
+                // all that is left to wait for), or it waits for a batch
+                // holding an earlier event of its client: once a batch
                 // answers, look again.
                 drop(slot);
+                if pushed.is_taken() {
+                    continue;
+                }
                 tokio::select! {
                     biased;
                     answered = &mut pushed.answer => return answered.unwrap_or(Err(CallError::Abandoned)),
