@@ -188,3 +188,48 @@ pub fn id_micros(id: &str) -> Option<u64> {
         .filter(|_| hex && id.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|m| u64::from_str_radix(m, 16).ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected(clientid: &str) -> Event {
+        Event::ClientConnected(Client {
+            clientid: clientid.to_string(),
+            username: None,
+            peerhost: None,
+            node: "n".to_string(),
+            clean_start: true,
+            persistent: false,
+        })
+    }
+
+    /// Events are tried in order; after one fails `unavailable` the rest are
+    /// not tried and fail `unavailable` too (so they are deferred behind it),
+    /// while a refusal stays the event's own.
+    #[test]
+    fn each_in_turn_stops_at_the_first_unavailable() {
+        let events: Vec<Event> = ["ok", "refused", "ok", "away", "ok"].into_iter().map(connected).collect();
+        let mut tried = Vec::new();
+        let answers = each_in_turn(&events, |e| {
+            let id = e.client().clientid.clone();
+            tried.push(id.clone());
+            match id.as_str() {
+                "refused" => Err(Error::InvalidInput("no".into())),
+                "away" => Err(Error::Unavailable("down".into())),
+                _ => Ok(Outcome::none()),
+            }
+        });
+        assert_eq!(tried, ["ok", "refused", "ok", "away"], "nothing after the unavailable one is tried");
+        let kinds: Vec<&str> = answers
+            .iter()
+            .map(|a| match a {
+                Ok(_) => "ok",
+                Err(Error::InvalidInput(_)) => "refused",
+                Err(Error::Unavailable(_)) => "unavailable",
+                Err(_) => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["ok", "refused", "ok", "unavailable", "unavailable"]);
+    }
+}
