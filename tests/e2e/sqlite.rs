@@ -208,11 +208,12 @@ async fn a_statement_that_never_ends_is_interrupted() {
     assert!(broker.is_running());
 }
 
-/// With `on_message_publish` alone on the topic, a connection's QoS 1
-/// publishes are stored side by side (`cistern.mqtt.publishes_in_flight`):
-/// while the one SQLite writer is busy with one publisher's, the others'
-/// wait, and the stock function takes them several at a call, yet each
-/// publisher's are stored and acknowledged in the order it sent them.
+/// With `on_message_publish` alone on the topic, publishes that come while
+/// the one SQLite writer is busy wait, and the stock function takes them
+/// several at a call, yet each publisher's are stored and acknowledged in
+/// the order it sent them. (The batches here gather several publishers'
+/// messages: one connection's own rarely overlap on SQLite, whose writes end
+/// before the broker has read the next; `pgsql.rs` holds an insert to show that.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connections_publishes_are_stored_side_by_side_in_order() {
     use cistern_tests::raw::{Connect, RawClient};
