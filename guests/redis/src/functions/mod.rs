@@ -51,11 +51,11 @@ pub fn dispatch(ctx: &Context, event: &Event) -> Result<Outcome, Error> {
     }
 }
 
-/// The functions that take several events a call. ``on_message_publish` writes a batch in one pipeline;
-/// the others write each in turn (`each_in_turn`), which still lets a
-/// connection's publishes be stored side by side under the seed's hook
-/// block, where every publish also meets `on_message_retain` and
-/// `on_retain_delete`.
+/// The functions that take several events a call. `on_message_publish`
+/// writes a batch in one pipeline; the others write each in turn
+/// (`each_in_turn`), which still lets a connection's publishes be stored
+/// side by side under the seed's hook block, where every publish also
+/// meets `on_message_retain` and `on_retain_delete`.
 pub const BATCHED: &[&str] = &["on_message_publish", "on_message_retain", "on_retain_delete"];
 
 pub fn dispatch_batch(ctx: &Context, events: Vec<Event>) -> Vec<Result<Outcome, Error>> {
