@@ -1,5 +1,6 @@
 //! Running the statements that have queued for a SQLite connection: in one
-//! transaction, each in a savepoint, committed, and then each caller answered.
+//! transaction, committed, and then each caller answered. A job that fails
+//! fails alone: the group is then run again with each job in a savepoint.
 
 use tokio::sync::oneshot;
 
@@ -61,11 +62,60 @@ fn run_group(c: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Answer, SqlE
     if let [job @ Job { work: Work::Execute(..) | Work::Query(..), .. }] = group {
         return vec![perform(c, &job.work)];
     }
+    match run_together(c, group) {
+        Together::Done(answers) => answers,
+        Together::Failed { job, error } => run_isolated(c, group, job, error),
+    }
+}
+
+enum Together {
+    /// Committed (or, if BEGIN or COMMIT failed, every job's error).
+    Done(Vec<Result<Answer, SqlError>>),
+    /// Job `job` failed; the transaction was rolled back, nothing written.
+    Failed { job: usize, error: SqlError },
+}
+
+/// The group in one transaction with no savepoints, the common case: every
+/// job succeeds. A savepoint per job would copy each page a job changes
+/// into a statement journal (written to a file past 64 KiB), which cost
+/// more than the inserts themselves.
+fn run_together(c: &rusqlite::Connection, group: &[Job]) -> Together {
+    if let Err(e) = control(c, "BEGIN IMMEDIATE") {
+        return Together::Done(group.iter().map(|_| Err(clone_error(&e))).collect());
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    for (index, job) in group.iter().enumerate() {
+        match perform(c, &job.work) {
+            Ok(answer) => answers.push(Ok(answer)),
+            Err(error) => {
+                rollback(c);
+                return Together::Failed { job: index, error };
+            }
+        }
+    }
+    Together::Done(commit(c, answers))
+}
+
+/// The group again after job `failed` failed with `error`: each other job in
+/// a savepoint of its own, so that one that fails takes back only its own
+/// statements. The failed job is not run twice (a statement that ran out of
+/// time would make its neighbours wait twice); its error is its answer.
+fn run_isolated(
+    c: &rusqlite::Connection,
+    group: &[Job],
+    failed: usize,
+    error: SqlError,
+) -> Vec<Result<Answer, SqlError>> {
     if let Err(e) = control(c, "BEGIN IMMEDIATE") {
         return group.iter().map(|_| Err(clone_error(&e))).collect();
     }
+    let mut error = Some(error);
     let mut answers = Vec::with_capacity(group.len());
-    for job in group {
+    for (index, job) in group.iter().enumerate() {
+        if index == failed {
+            answers.push(Err(error.take().expect("one failed job")));
+            continue;
+        }
         let answer = control(c, "SAVEPOINT job").and_then(|()| {
             let done = perform(c, &job.work);
             if done.is_err() {
@@ -76,11 +126,26 @@ fn run_group(c: &rusqlite::Connection, group: &[Job]) -> Vec<Result<Answer, SqlE
         });
         answers.push(answer);
     }
-    if let Err(e) = control(c, "COMMIT") {
-        let _ = control(c, "ROLLBACK");
-        return group.iter().map(|_| Err(clone_error(&e))).collect();
+    commit(c, answers)
+}
+
+/// Commits; if that fails, every job gets its error (nothing was written).
+fn commit(c: &rusqlite::Connection, answers: Vec<Result<Answer, SqlError>>) -> Vec<Result<Answer, SqlError>> {
+    match control(c, "COMMIT") {
+        Ok(()) => answers,
+        Err(e) => {
+            rollback(c);
+            answers.iter().map(|_| Err(clone_error(&e))).collect()
+        }
     }
-    answers
+}
+
+/// Rolls back the open transaction, if an error has not already done so
+/// (SQLite rolls back by itself on a full disk or an I/O error).
+fn rollback(c: &rusqlite::Connection) {
+    if !c.is_autocommit() {
+        let _ = control(c, "ROLLBACK");
+    }
 }
 
 /// A transaction-control statement, prepared once and kept.
@@ -211,5 +276,92 @@ fn clone_error(e: &SqlError) -> SqlError {
         SqlError::Statement(m) => SqlError::Statement(m.clone()),
         SqlError::TooLarge(m) => SqlError::TooLarge(m.clone()),
         SqlError::Conflict(m) => SqlError::Conflict(m.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> rusqlite::Connection {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(super::super::pool::SCHEMA).unwrap();
+        super::super::guard::install(&c, std::time::Duration::from_millis(300)).unwrap();
+        c
+    }
+
+    const INSERT: &str = "INSERT INTO mqtt_msg(msgid, topic, arrived) VALUES (?, 't', 0)";
+
+    fn row(msgid: &str) -> Vec<SqlValue> {
+        vec![SqlValue::Text(msgid.into())]
+    }
+
+    /// Runs `works` as one group; each job's answer, as the affected count or
+    /// the error's text.
+    fn run(c: &rusqlite::Connection, works: Vec<Work>) -> Vec<Result<u64, String>> {
+        let (jobs, answers): (Vec<Job>, Vec<_>) = works
+            .into_iter()
+            .map(|work| {
+                let (reply, answer) = oneshot::channel();
+                (Job { work, reply }, answer)
+            })
+            .unzip();
+        let waiting = std::sync::Mutex::new(jobs);
+        assert!(!drain(c, &waiting, || false));
+        answers
+            .into_iter()
+            .map(|mut a| match a.try_recv().expect("answered") {
+                Ok(Answer::Affected(n)) => Ok(n),
+                Ok(Answer::Rows(rows)) => Ok(rows.len() as u64),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect()
+    }
+
+    fn stored(c: &rusqlite::Connection) -> Vec<String> {
+        let mut s = c.prepare("SELECT msgid FROM mqtt_msg ORDER BY msgid").unwrap();
+        s.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    /// A group that all succeeds is committed whole, in one transaction.
+    #[test]
+    fn a_group_is_committed_together() {
+        let c = connection();
+        let answers = run(
+            &c,
+            vec![
+                Work::Execute(INSERT.into(), row("m1")),
+                Work::Batch(vec![(INSERT.into(), vec![row("m2"), row("m3")])]),
+                Work::Query("SELECT msgid FROM mqtt_msg".into(), vec![]),
+            ],
+        );
+        assert_eq!(answers, vec![Ok(1), Ok(2), Ok(3)], "the query sees the rows written before it");
+        assert_eq!(stored(&c), ["m1", "m2", "m3"]);
+        assert!(c.is_autocommit(), "no transaction left open");
+    }
+
+    /// A job that fails halfway takes back its own rows and only those: the
+    /// jobs before and after it are committed, and each is answered once.
+    #[test]
+    fn a_job_that_fails_halfway_takes_back_only_its_own_rows() {
+        let c = connection();
+        let answers = run(
+            &c,
+            vec![
+                Work::Execute(INSERT.into(), row("m1")),
+                // m2 goes in, then m1 again breaks the unique msgid.
+                Work::Batch(vec![(INSERT.into(), vec![row("m2"), row("m1")])]),
+                Work::Execute(INSERT.into(), row("m3")),
+                Work::Execute("INSERT INTO no_such_table VALUES (1)".into(), vec![]),
+                Work::Execute(INSERT.into(), row("m4")),
+            ],
+        );
+        assert_eq!(answers[0], Ok(1));
+        assert!(answers[1].as_ref().is_err_and(|e| e.contains("UNIQUE")), "{:?}", answers[1]);
+        assert_eq!(answers[2], Ok(1));
+        assert!(answers[3].as_ref().is_err_and(|e| e.contains("no_such_table")), "{:?}", answers[3]);
+        assert_eq!(answers[4], Ok(1));
+        assert_eq!(stored(&c), ["m1", "m3", "m4"]);
+        assert!(c.is_autocommit(), "no transaction left open");
     }
 }
