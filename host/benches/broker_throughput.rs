@@ -11,6 +11,10 @@
 //! QoS 1 publishes in flight (mosquitto_pub's default, 20) and timing each
 //! from its PUBLISH to its PUBACK: that latency is publish-to-commit.
 //!
+//! Each line also gives the broker's CPU time per message (its process's,
+//! from /proc), for the store and without: on a shared machine it moves
+//! less than the rate.
+//!
 //! Rounds alternate stores with the no-store broker, so the machine's
 //! drift falls on each alike; medians of `CISTERN_BENCH_ROUNDS` are printed.
 //!
@@ -21,6 +25,7 @@
 //! `CISTERN_BENCH_PUBLISHERS` (32), `CISTERN_BENCH_MESSAGES` per publisher,
 //! `CISTERN_BENCH_PUBLISHES_IN_FLIGHT` to set `cistern.mqtt.publishes_in_flight`
 //! on both brokers: 1 is how rmqtt handles a connection unpatched;
+//! `CISTERN_BENCH_BIN` to run another build's broker;
 //! `CISTERN_BENCH_RETAIN_HOOKS=1` to add the seed's `on_message_retain` and
 //! `on_retain_delete` hooks, as the seed's examples and `etc/cistern.conf` have them).
 
@@ -34,7 +39,11 @@ use std::time::Instant;
 use cistern_tests::databases::TestDb;
 use cistern_tests::{configs, Broker};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cistern");
+/// The broker this build made; `CISTERN_BENCH_BIN` names another (an older
+/// build's, to compare two builds' CPU per message in one session).
+fn bin() -> String {
+    std::env::var("CISTERN_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cistern").to_string())
+}
 const ALL: &[&str] =
     &["sqlite", "redis", "pgsql", "mysql", "timescale", "mongo", "cassandra", "dynamo", "influxdb", "opentsdb"];
 
@@ -174,6 +183,8 @@ fn store(name: &'static str, dir: &std::path::Path) -> Store {
 struct Run {
     rate: f64,
     latencies_us: Vec<u64>,
+    /// The broker's CPU time per message, in µs.
+    cpu_us: f64,
 }
 
 fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
@@ -260,6 +271,7 @@ fn publisher(port: u16, id: usize, messages: usize, window: usize) -> Vec<u64> {
 }
 
 fn run(broker: &Broker, publishers: usize, messages: usize, window: usize) -> Run {
+    let cpu_before = broker.cpu_time();
     let started = Instant::now();
     let threads: Vec<_> = (0..publishers)
         .map(|p| {
@@ -270,7 +282,13 @@ fn run(broker: &Broker, publishers: usize, messages: usize, window: usize) -> Ru
     let mut latencies_us: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     let rate = (publishers * messages) as f64 / started.elapsed().as_secs_f64();
     latencies_us.sort_unstable();
-    Run { rate, latencies_us }
+    // The broker's CPU per message: unlike the rate, it does not depend on
+    // what else the shared machine runs meanwhile.
+    let cpu_us = match (cpu_before, broker.cpu_time()) {
+        (Some(before), Some(after)) => (after - before).as_secs_f64() * 1e6 / (publishers * messages) as f64,
+        _ => f64::NAN,
+    };
+    Run { rate, latencies_us, cpu_us }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -291,6 +309,7 @@ fn main() {
     let chosen = std::env::var("CISTERN_BENCH_STORES").unwrap_or_else(|_| ALL.join(","));
     let in_flight = std::env::var("CISTERN_BENCH_PUBLISHES_IN_FLIGHT").ok();
     let dir = tempfile::tempdir().unwrap();
+    let bin = bin();
 
     println!(
         "broker_throughput: QoS 1, {publishers} publishers x {messages} messages, {window} in flight each, \
@@ -306,13 +325,16 @@ fn main() {
         let mut store = store(name, dir.path());
         store.config.push_str(&in_flight);
         let (mut with, mut without) = (Vec::new(), Vec::new());
+        let (mut cpu_with, mut cpu_without) = (Vec::new(), Vec::new());
         let mut latencies = Vec::new();
         let mut deferred = 0;
         for _ in 0..rounds {
-            let plain = Broker::start(BIN, &no_store);
-            without.push(run(&plain, publishers, messages, window).rate);
+            let plain = Broker::start(&bin, &no_store);
+            let r = run(&plain, publishers, messages, window);
+            without.push(r.rate);
+            cpu_without.push(r.cpu_us);
             drop(plain);
-            let broker = Broker::start(BIN, &store.config);
+            let broker = Broker::start(&bin, &store.config);
             let r = run(&broker, publishers, messages, window);
             let action = format!("{{action=\"backend.{}.hook.message.publish.1\"}}", backend_key(store.name));
             let failed = broker.metric(&format!("cistern_action_failures_total{action}"));
@@ -321,14 +343,18 @@ fn main() {
             // database: the line says how many, so no rate passes for commits that it is not.
             deferred += broker.metric(&format!("cistern_action_deferred_total{action}"));
             with.push(r.rate);
+            cpu_with.push(r.cpu_us);
             latencies.extend(r.latencies_us);
         }
         latencies.sort_unstable();
         let (w, wo) = (median(&with), median(&without));
         println!(
-            "  {:<10} {w:>8.0} msg/s, no store {wo:>8.0} msg/s, ratio {:.2}; latency p50 {:.1}, p99 {:.1}, max {:.1}{}",
+            "  {:<10} {w:>8.0} msg/s, no store {wo:>8.0} msg/s, ratio {:.2}; broker CPU {:.1} µs/msg, no store {:.1}; \
+             latency p50 {:.1}, p99 {:.1}, max {:.1}{}",
             store.name,
             w / wo,
+            median(&cpu_with),
+            median(&cpu_without),
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
             percentile(&latencies, 1.0),
