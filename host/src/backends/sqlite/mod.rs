@@ -3,9 +3,9 @@
 //! One connection runs every statement. The statements that queue up while
 //! it works run together in one transaction (group commit): a commit costs
 //! far more than an insert, so under many publishers its cost is shared.
-//! Each statement runs in a savepoint of its own, so one that fails does not
-//! take its neighbours down, and every caller hears back only once its
-//! transaction is committed.
+//! One that fails does not take its neighbours down (the group is then run
+//! again with a savepoint for each statement), and every caller hears back
+//! only once its transaction is committed.
 
 pub mod config;
 mod guard;
