@@ -23,6 +23,18 @@ pub struct Broker {
     start_timeout: Duration,
 }
 
+/// The CPU time process `pid` (`self` for this one) has used so far, user
+/// and system, all its threads, from `/proc/<pid>/stat`, in clock ticks of
+/// 10 ms; `None` where that cannot be read.
+pub fn process_cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime, fields 14 and 15 of proc(5); what follows the name starts at field 3.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     free_ports::<1>()[0]
@@ -147,13 +159,7 @@ impl Broker {
     /// The CPU time the broker's process has used so far (user and system,
     /// all its threads), from `/proc`; `None` where that cannot be read.
     pub fn cpu_time(&self) -> Option<Duration> {
-        let pid = self.child.as_ref()?.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The fields after the command name, which is in parentheses and may hold spaces.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 a second on Linux).
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_millis(ticks * 10))
+        process_cpu_time(&self.child.as_ref()?.id().to_string())
     }
 
     /// Whether the process is still running.

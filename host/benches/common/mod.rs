@@ -170,12 +170,7 @@ static CPU_PER_EVENT: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
 /// CPU time this process has used, user and system, from `/proc/self/stat`
 /// (in clock ticks of 10 ms: a round of half a second is measured to 2%).
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime, fields 14 and 15 of the line; what follows the name starts at field 3.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    cistern_tests::broker::process_cpu_time("self").unwrap_or_default()
 }
 
 /// The median CPU time per event of each path of the last [`interleaved`] run (µs).
