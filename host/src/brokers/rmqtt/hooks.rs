@@ -56,8 +56,15 @@ pub struct Handler(pub Arc<Adapter>);
 
 #[async_trait]
 impl rmqtt::hook::Handler for Handler {
+    /// rmqtt boxes this future on every hook call. The adapter's own future
+    /// holds the state of every action call it may await, several KiB, so
+    /// it is boxed separately and only for the calls that need it: a publish's
+    /// ACL check, its expiry check and the like allocate a few bytes, not that.
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
-        self.0.hook(param, acc).await
+        match self.0.answer_at_once(param, acc) {
+            Ok(answer) => answer,
+            Err(acc) => Box::pin(self.0.hook(param, acc)).await,
+        }
     }
 }
 
@@ -87,9 +94,60 @@ impl Adapter {
         }
     }
 
+    /// The answer to a hook call that awaits nothing, or `acc` back when the
+    /// call needs [`Adapter::hook`].
+    fn answer_at_once(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> Result<ReturnType, Option<HookResult>> {
+        match param {
+            Parameter::ClientConnect(info) => {
+                self.resume.connecting(info);
+                Ok((true, acc))
+            }
+            Parameter::MessagePublishCheckAcl(_, publish) if convert::refusal(publish).is_none() => Ok((true, acc)),
+            Parameter::OfflineMessage(_, _, publish) if publish.qos == QoS::AtMostOnce => Ok((true, acc)),
+            Parameter::MessageExpiryCheck(..) | Parameter::MessageDropped(..) => Ok(self.check_or_drop(param, acc)),
+            _ => Err(acc),
+        }
+    }
+
+    /// A delivery's expiry check (a twin of a stored message is not
+    /// delivered twice) and a dropped message's bookkeeping.
+    fn check_or_drop(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::MessageExpiryCheck(s, _from, publish) if !publish.dup => {
+                // A first delivery still carries the id (`message.delivered` takes it out).
+                let twin = convert::stamped(publish).is_some_and(|id| self.overlap.is_twin(&s.id.client_id, &id));
+                if twin {
+                    tracing::debug!(client = ?s.id.client_id, "a stored message came live too; delivered once");
+                    return (false, Some(HookResult::MessageExpiry));
+                }
+            }
+            Parameter::MessageDropped(Some(to), _from, publish, Reason::MessageExpiration) => {
+                // A twin of a message delivered already, or one whose MQTT 5 expiry
+                // passed: nothing the client should have had.
+                if let Some(id) = convert::stamped(publish) {
+                    self.feeds.taken(&to.client_id, &id);
+                }
+                tracing::debug!(client = ?to.client_id, "not delivered: a twin, or expired");
+            }
+            Parameter::MessageDropped(Some(to), _from, publish, reason) => {
+                self.runtime.metrics.queue_dropped();
+                let id = convert::stamped(publish);
+                if id.as_ref().is_some_and(|id| self.feeds.taken(&to.client_id, id)) {
+                    // Handed over from a store: still there, unacknowledged, for the next fetch.
+                    tracing::warn!(client = ?to.client_id, msgid = ?id, %reason, "the broker dropped a fetched message");
+                } else {
+                    tracing::debug!(client = ?to.client_id, msgid = ?id, %reason, "the broker dropped a queued message");
+                }
+                self.sessions.dropped(&to.client_id);
+            }
+            _ => {}
+        }
+        (true, acc)
+    }
+
+    /// A hook call that [`Adapter::answer_at_once`] left: one that may run actions.
     async fn hook(self: &Arc<Self>, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
         match param {
-            Parameter::ClientConnect(info) => self.resume.connecting(info),
             Parameter::ClientConnected(s) => {
                 let _after_last_disconnect = self.order.turn(&s.id.client_id).await;
                 let mut outcome = self.runtime.handle(Event::ClientConnected(self.client(s).await)).await;
@@ -277,33 +335,6 @@ impl Adapter {
                     }
                 }
             }
-            Parameter::MessageExpiryCheck(s, _from, publish) if !publish.dup => {
-                // A first delivery still carries the id (`message.delivered` takes it out).
-                let twin = convert::stamped(publish).is_some_and(|id| self.overlap.is_twin(&s.id.client_id, &id));
-                if twin {
-                    tracing::debug!(client = ?s.id.client_id, "a stored message came live too; delivered once");
-                    return (false, Some(HookResult::MessageExpiry));
-                }
-            }
-            Parameter::MessageDropped(Some(to), _from, publish, Reason::MessageExpiration) => {
-                // A twin of a message delivered already, or one whose MQTT 5 expiry
-                // passed: nothing the client should have had.
-                if let Some(id) = convert::stamped(publish) {
-                    self.feeds.taken(&to.client_id, &id);
-                }
-                tracing::debug!(client = ?to.client_id, "not delivered: a twin, or expired");
-            }
-            Parameter::MessageDropped(Some(to), _from, publish, reason) => {
-                self.runtime.metrics.queue_dropped();
-                let id = convert::stamped(publish);
-                if id.as_ref().is_some_and(|id| self.feeds.taken(&to.client_id, id)) {
-                    // Handed over from a store: still there, unacknowledged, for the next fetch.
-                    tracing::warn!(client = ?to.client_id, msgid = ?id, %reason, "the broker dropped a fetched message");
-                } else {
-                    tracing::debug!(client = ?to.client_id, msgid = ?id, %reason, "the broker dropped a queued message");
-                }
-                self.sessions.dropped(&to.client_id);
-            }
             _ => {}
         }
         (true, acc)
@@ -377,10 +408,21 @@ impl Adapter {
     /// `fetched`: the subscription the event is about. Messages past what
     /// the session's queue has room for, and further pages of a paged read,
     /// are handed over in the background as the client takes them (`feed`).
-    async fn apply(self: &Arc<Self>, s: &Session, mut outcome: Outcome, fetched: Option<Fetched<'_>>, restored: bool) {
-        if outcome.is_empty() {
-            return;
+    async fn apply(self: &Arc<Self>, s: &Session, outcome: Outcome, fetched: Option<Fetched<'_>>, restored: bool) {
+        // Most outcomes (every write's) are empty: only the others pay for
+        // the state of delivering, in a box of their own.
+        if !outcome.is_empty() {
+            Box::pin(self.apply_outcome(s, outcome, fetched, restored)).await;
         }
+    }
+
+    async fn apply_outcome(
+        self: &Arc<Self>,
+        s: &Session,
+        mut outcome: Outcome,
+        fetched: Option<Fetched<'_>>,
+        restored: bool,
+    ) {
         let mut filters = Vec::new();
         if !outcome.deliver.is_empty() || !outcome.more.is_empty() {
             filters = self.held_filters(s).await;
