@@ -51,6 +51,25 @@ pub(super) struct Waiting {
 /// order, which batches less but never reorders a client's writes.
 type ClientKey = u64;
 
+/// Hashes a [`ClientKey`] as it is: it is a digest already, and hashing it
+/// again (the default SipHash) was most of what a take cost.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = crate::message_id::fnv1a(bytes);
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 /// A caller's event in the queue: its answer, and whether a batch has
 /// taken it already. A caller whose event was taken still runs a batch if
 /// it gets a slot and finds events to take, but once it finds none it waits
@@ -81,7 +100,7 @@ pub struct Batcher {
 struct Queue {
     waiting: VecDeque<Waiting>,
     /// Clients with events in a batch still running, and how many batches.
-    running: HashMap<ClientKey, usize>,
+    running: HashMap<ClientKey, usize, std::hash::BuildHasherDefault<KeyHasher>>,
 }
 
 /// The events one batch call took. Its clients' later events wait until it
