@@ -52,7 +52,9 @@ pub(super) struct Waiting {
 type ClientKey = u64;
 
 /// Hashes a [`ClientKey`] as it is: it is a digest already, and hashing it
-/// again (the default SipHash) was most of what a take cost.
+/// again (the default SipHash) was most of what a take cost. Client ids
+/// chosen to collide cost no more than a scan of the map, which holds at most
+/// the clients of [`CALLS_IN_FLIGHT`] batches of [`MAX_EVENTS`] events.
 #[derive(Default)]
 struct KeyHasher(u64);
 
