@@ -98,27 +98,16 @@ impl Adapter {
     /// call needs [`Adapter::hook`].
     fn answer_at_once(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> Result<ReturnType, Option<HookResult>> {
         match param {
-            Parameter::ClientConnect(info) => {
-                self.resume.connecting(info);
-                Ok((true, acc))
-            }
-            Parameter::MessagePublishCheckAcl(_, publish) if convert::refusal(publish).is_none() => Ok((true, acc)),
-            Parameter::OfflineMessage(_, _, publish) if publish.qos == QoS::AtMostOnce => Ok((true, acc)),
-            Parameter::MessageExpiryCheck(..) | Parameter::MessageDropped(..) => Ok(self.check_or_drop(param, acc)),
-            _ => Err(acc),
-        }
-    }
-
-    /// A delivery's expiry check (a twin of a stored message is not
-    /// delivered twice) and a dropped message's bookkeeping.
-    fn check_or_drop(&self, param: &Parameter<'_>, acc: Option<HookResult>) -> ReturnType {
-        match param {
-            Parameter::MessageExpiryCheck(s, _from, publish) if !publish.dup => {
+            Parameter::ClientConnect(info) => self.resume.connecting(info),
+            Parameter::MessagePublishCheckAcl(_, publish) if convert::refusal(publish).is_none() => {}
+            Parameter::OfflineMessage(_, _, publish) if publish.qos == QoS::AtMostOnce => {}
+            Parameter::MessageExpiryCheck(s, _from, publish) => {
                 // A first delivery still carries the id (`message.delivered` takes it out).
-                let twin = convert::stamped(publish).is_some_and(|id| self.overlap.is_twin(&s.id.client_id, &id));
+                let twin = !publish.dup
+                    && convert::stamped(publish).is_some_and(|id| self.overlap.is_twin(&s.id.client_id, &id));
                 if twin {
                     tracing::debug!(client = ?s.id.client_id, "a stored message came live too; delivered once");
-                    return (false, Some(HookResult::MessageExpiry));
+                    return Ok((false, Some(HookResult::MessageExpiry)));
                 }
             }
             Parameter::MessageDropped(Some(to), _from, publish, Reason::MessageExpiration) => {
@@ -140,9 +129,10 @@ impl Adapter {
                 }
                 self.sessions.dropped(&to.client_id);
             }
-            _ => {}
+            Parameter::MessageDropped(None, ..) => {}
+            _ => return Err(acc),
         }
-        (true, acc)
+        Ok((true, acc))
     }
 
     /// A hook call that [`Adapter::answer_at_once`] left: one that may run actions.
