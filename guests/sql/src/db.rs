@@ -42,10 +42,6 @@ impl<'a> Db<'a> {
         Ok(Statements::of(self.dialect()?))
     }
 
-    pub fn pool(&self) -> &str {
-        &self.ctx.pool
-    }
-
     /// The pool's name among every backend's: `pool1` of `mysql` is not `pool1` of `pgsql`.
     pub fn key(&self) -> String {
         format!("{}/{}", self.ctx.backend, self.ctx.pool)
@@ -57,6 +53,11 @@ impl<'a> Db<'a> {
 
     pub fn execute_batch(&self, statement: &str, rows: &[Vec<Value>]) -> Result<u64, Error> {
         sql::execute_batch(&self.ctx.pool, statement, rows)
+    }
+
+    /// Each statement with each of its lists of values, all in one transaction.
+    pub fn execute_batches(&self, batches: &[(String, Vec<Vec<Value>>)]) -> Result<u64, Error> {
+        sql::execute_batches(&self.ctx.pool, batches)
     }
 
     pub fn query(&self, statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, Error> {

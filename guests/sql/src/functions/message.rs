@@ -36,7 +36,7 @@ pub fn publish_batch(db: &Db, ctx: &Context, events: &[Event], min_qos: u8) -> V
     let stores: Vec<bool> = rows.iter().map(|r| matches!(r, Ok(Some(_)))).collect();
     // Moved, not copied: each row holds its message's payload.
     let batch: Vec<Vec<Value>> = rows.iter_mut().filter_map(|r| r.as_mut().ok().and_then(Option::take)).collect();
-    let written = if batch.is_empty() { Ok(0) } else { tables::execute_batch(db, &w, &batch) };
+    let written = if batch.is_empty() { Ok(0) } else { tables::execute_batch(db, &w, batch) };
     match written {
         Err(e) if !matches!(e, Error::Unavailable(_)) => {
             events.iter().map(|event| publish(db, ctx, event, min_qos)).collect()

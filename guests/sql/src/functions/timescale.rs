@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cistern_guest::{settings, sql, template, wrong_hook, Context, Error, Event, Outcome, Value};
+use cistern_guest::{settings, template, wrong_hook, Context, Error, Event, Outcome, Value};
 use cistern_template::timescale::{self, Template};
 use cistern_template::Value as TemplateValue;
 
@@ -32,7 +32,7 @@ fn write(db: &Db, templates: &[Template], rows: Vec<TemplateRows>) -> Result<(),
     if batches.is_empty() {
         return Ok(());
     }
-    sql::execute_batches(db.pool(), &batches).map(drop)
+    db.execute_batches(&batches).map(drop)
 }
 
 /// Several messages: every template's rows of all of them in one

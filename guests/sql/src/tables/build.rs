@@ -36,6 +36,9 @@ impl Kind {
     }
 }
 
+/// The most rows one multi-row insert takes.
+pub const MAX_ROWS: usize = 64;
+
 /// A write fitted to its table.
 #[derive(Debug)]
 pub struct Write {
@@ -44,6 +47,23 @@ pub struct Write {
     pub params: Vec<&'static str>,
     /// How the table's payload column takes bytes (binary when it has none).
     pub payload: PayloadColumn,
+    /// For a plain insert, the same insert of 2, 4, 8 ... `MAX_ROWS` rows in
+    /// one statement (`VALUES (..), (..)`), each row's parameters in `params`
+    /// order after the row before. Empty for an upsert or insert-if-absent,
+    /// whose rows each depend on what the one before left.
+    pub rows: Vec<String>,
+}
+
+impl Write {
+    /// The insert of `n` rows in one statement, when `n` is a power of two
+    /// this write has one for. Whole powers of two keep the texts few, so
+    /// each stays among a connection's prepared statements.
+    pub fn of_rows(&self, n: usize) -> Option<&str> {
+        if n < 2 || !n.is_power_of_two() {
+            return None;
+        }
+        self.rows.get(n.trailing_zeros() as usize - 1).map(String::as_str)
+    }
 }
 
 /// What a column gets: a bound value, or a literal of the guest's own.
@@ -147,17 +167,33 @@ pub fn build(kind: Kind, dialect: Dialect, columns: &Columns) -> Write {
         }
     };
     let names = cols.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-    let values = cols
-        .iter()
-        .map(|(n, v)| match v {
-            Bound => placeholder(n),
-            Fixed(literal) => literal.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut row = || {
+        cols.iter()
+            .map(|(n, v)| match v {
+                Bound => placeholder(n),
+                Fixed(literal) => literal.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let values = row();
 
+    let mut rows = Vec::new();
     let text = match on_conflict {
-        OnConflict::Insert => format!("INSERT INTO {table}({names}) VALUES ({values})"),
+        OnConflict::Insert => {
+            let text = format!("INSERT INTO {table}({names}) VALUES ({values})");
+            // Placeholders go on numbering from the first row's (PostgreSQL's `$9`).
+            let mut tuples = vec![format!("({values})")];
+            while tuples.len() < MAX_ROWS {
+                for _ in 0..tuples.len() {
+                    tuples.push(format!("({})", row()));
+                }
+                rows.push(format!("INSERT INTO {table}({names}) VALUES {}", tuples.join(", ")));
+            }
+            // Every row binds the first row's parameters, numbered on.
+            params.truncate(params.len() / MAX_ROWS);
+            text
+        }
         OnConflict::IfAbsent { key } => {
             let from_dual = if dialect == Dialect::Mysql { " FROM DUAL" } else { "" };
             format!(
@@ -185,7 +221,7 @@ pub fn build(kind: Kind, dialect: Dialect, columns: &Columns) -> Write {
         }
     };
     let payload = columns.payload(dialect, "payload");
-    Write { text, params, payload }
+    Write { text, params, payload, rows }
 }
 
 #[cfg(test)]
@@ -233,6 +269,38 @@ mod tests {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         );
         assert_eq!(w.params, ["msgid", "topic", "sender", "node", "qos", "retain", "payload", "arrived"]);
+    }
+
+    /// A live message's rows go several to a statement; PostgreSQL's
+    /// placeholders number on from row to row, and each row binds the
+    /// parameters of one.
+    #[test]
+    fn live_messages_in_one_statement() {
+        let w = build(Kind::Message, Dialect::Postgres, &seed_pgsql_msg());
+        assert_eq!(w.params, ["msgid", "topic", "sender", "qos", "retain", "payload", "arrived"]);
+        assert_eq!(
+            w.of_rows(2).unwrap(),
+            "INSERT INTO mqtt_msg(msgid, topic, sender, qos, retain, payload, arrived) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13, $14)"
+        );
+        let last = w.of_rows(MAX_ROWS).unwrap();
+        assert!(last.ends_with(&format!(", ${}, ${})", MAX_ROWS * 7 - 1, MAX_ROWS * 7)), "{last}");
+        assert_eq!(last.matches('(').count(), MAX_ROWS + 1);
+        assert!(w.of_rows(1).is_none() && w.of_rows(3).is_none() && w.of_rows(MAX_ROWS * 2).is_none());
+
+        let mysql = build(Kind::Message, Dialect::Mysql, &Columns::default());
+        assert!(mysql.of_rows(4).unwrap().ends_with(
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?), \
+             (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?)"
+        ));
+    }
+
+    /// An upsert or insert-if-absent stays one row a statement.
+    #[test]
+    fn only_plain_inserts_take_rows() {
+        for kind in [Kind::MessageReplay, Kind::Retain, Kind::ClientConnected, Kind::ClientDisconnected] {
+            assert!(build(kind, Dialect::Postgres, &Columns::default()).rows.is_empty(), "{kind:?}");
+        }
     }
 
     /// cistern's own tables keep node, in the insert and in the upsert.
