@@ -7,7 +7,8 @@
 //! calls are busy in one transaction (`handle-batch`); so the plain program
 //! runs twice: one insert and commit per message, and with that same
 //! batching (group commit, at most 4 transactions at once, each taking every
-//! insert waiting for it). The second is the fair baseline.
+//! insert waiting for it, written as multi-row inserts of 64, 32 ... rows as
+//! the guest writes them). The second is the fair baseline.
 //!
 //! Needs the database servers: `scripts/services.sh up mariadb postgres` and
 //! `eval "$(scripts/services.sh env mariadb postgres)"`, then
@@ -63,6 +64,19 @@ fn insert(dialect_pg: bool) -> &'static str {
     }
 }
 
+/// The same insert of `n` rows in one statement.
+fn insert_rows(dialect_pg: bool, n: usize) -> String {
+    let row = |r: usize| {
+        let p: Vec<String> = (1..=8).map(|i| if dialect_pg { format!("${}", r * 8 + i) } else { "?".into() }).collect();
+        format!("({})", p.join(", "))
+    };
+    let rows: Vec<String> = (0..n).map(row).collect();
+    format!(
+        "INSERT INTO mqtt_msg(msgid, topic, sender, node, qos, retain, payload, arrived) VALUES {}",
+        rows.join(", ")
+    )
+}
+
 async fn through_cistern(runtime: &Arc<Runtime>) -> Duration {
     let started = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
@@ -111,7 +125,7 @@ impl GroupCommit {
         GroupCommit { waiting: Default::default(), slots: tokio::sync::Semaphore::new(Self::SLOTS) }
     }
 
-    async fn insert(&self, pool: &SqlPool, sql: &str, row: Vec<SqlValue>) {
+    async fn insert(&self, pool: &SqlPool, pg: bool, row: Vec<SqlValue>) {
         let (done, mut answer) = tokio::sync::oneshot::channel();
         self.waiting.lock().unwrap().push((row, done));
         loop {
@@ -130,7 +144,7 @@ impl GroupCommit {
                 return answer.await.unwrap();
             }
             let (rows, done): (Vec<_>, Vec<_>) = taken.into_iter().unzip();
-            plain_transaction(pool, sql, rows).await;
+            plain_transaction(pool, pg, rows).await;
             for d in done {
                 let _ = d.send(());
             }
@@ -148,7 +162,7 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool, group: Option<&
                     let (client, m) = event(&runtime, t);
                     let row = params(client, m);
                     match &group {
-                        Some(group) => group.insert(&pool, insert(pg), row).await,
+                        Some(group) => group.insert(&pool, pg, row).await,
                         None => plain_insert(&pool, insert(pg), row).await,
                     }
                 }
@@ -177,14 +191,23 @@ macro_rules! bind_all {
     }};
 }
 
-/// Rows inserted in one plain sqlx transaction; run again when it loses to
-/// a concurrent one, as [`plain_insert`] does.
-async fn plain_transaction(pool: &SqlPool, sql: &str, rows: Vec<Vec<SqlValue>>) {
+/// Rows inserted in one plain sqlx transaction, as multi-row inserts of
+/// 64, 32 ... 1 rows, the largest first; run again when it loses to a
+/// concurrent one, as [`plain_insert`] does.
+async fn plain_transaction(pool: &SqlPool, pg: bool, rows: Vec<Vec<SqlValue>>) {
+    let mut statements = Vec::new();
+    let mut left = &rows[..];
+    while !left.is_empty() {
+        let n = 1 << left.len().min(64).ilog2();
+        let params: Vec<SqlValue> = left[..n].iter().flatten().cloned().collect();
+        statements.push((if n == 1 { insert(pg).to_string() } else { insert_rows(pg, n) }, params));
+        left = &left[n..];
+    }
     macro_rules! transaction {
         ($p:expr) => {{
             let mut t = $p.begin().await?;
-            for row in rows.clone() {
-                bind_all!(sqlx::query(sql), row).execute(&mut *t).await?;
+            for (sql, params) in statements.clone() {
+                bind_all!(sqlx::query(&sql), params).execute(&mut *t).await?;
             }
             t.commit().await
         }};
