@@ -47,10 +47,11 @@ pub struct Write {
     pub params: Vec<&'static str>,
     /// How the table's payload column takes bytes (binary when it has none).
     pub payload: PayloadColumn,
-    /// For a plain insert, the same insert of 2, 4, 8 ... `MAX_ROWS` rows in
-    /// one statement (`VALUES (..), (..)`), each row's parameters in `params`
-    /// order after the row before. Empty for an upsert or insert-if-absent,
-    /// whose rows each depend on what the one before left.
+    /// For a plain insert on a database server, the same insert of 2, 4, 8
+    /// ... `MAX_ROWS` rows in one statement (`VALUES (..), (..)`), each row's
+    /// parameters in `params` order after the row before. Empty for SQLite,
+    /// and for an upsert or insert-if-absent, whose rows each depend on what
+    /// the one before left.
     pub rows: Vec<String>,
 }
 
@@ -184,14 +185,17 @@ pub fn build(kind: Kind, dialect: Dialect, columns: &Columns) -> Write {
             let text = format!("INSERT INTO {table}({names}) VALUES ({values})");
             // Placeholders go on numbering from the first row's (PostgreSQL's `$9`).
             let mut tuples = vec![format!("({values})")];
-            while tuples.len() < MAX_ROWS {
+            // SQLite runs in cistern's process, so a statement a row costs no
+            // round trip, and a statement of many rows in a transaction keeps
+            // a statement journal (a temporary file) to undo it alone.
+            while tuples.len() < MAX_ROWS && dialect != Dialect::Sqlite {
                 for _ in 0..tuples.len() {
                     tuples.push(format!("({})", row()));
                 }
                 rows.push(format!("INSERT INTO {table}({names}) VALUES {}", tuples.join(", ")));
             }
             // Every row binds the first row's parameters, numbered on.
-            params.truncate(params.len() / MAX_ROWS);
+            params.truncate(params.len() / tuples.len());
             text
         }
         OnConflict::IfAbsent { key } => {
@@ -295,12 +299,16 @@ mod tests {
         ));
     }
 
-    /// An upsert or insert-if-absent stays one row a statement.
+    /// An upsert or insert-if-absent stays one row a statement, and so does
+    /// every write to SQLite.
     #[test]
-    fn only_plain_inserts_take_rows() {
+    fn only_plain_inserts_to_servers_take_rows() {
         for kind in [Kind::MessageReplay, Kind::Retain, Kind::ClientConnected, Kind::ClientDisconnected] {
             assert!(build(kind, Dialect::Postgres, &Columns::default()).rows.is_empty(), "{kind:?}");
         }
+        let sqlite = build(Kind::Message, Dialect::Sqlite, &Columns::default());
+        assert!(sqlite.rows.is_empty());
+        assert_eq!(sqlite.params.len(), 8);
     }
 
     /// cistern's own tables keep node, in the insert and in the upsert.

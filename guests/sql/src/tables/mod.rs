@@ -112,7 +112,7 @@ mod tests {
     /// once and in order.
     #[test]
     fn rows_as_few_statements() {
-        let w = build::build(Kind::Message, Dialect::Sqlite, &columns::Columns::default());
+        let w = build::build(Kind::Message, Dialect::Mysql, &columns::Columns::default());
         let rows: Vec<Vec<Value>> = (0..100).map(|i| w.params.iter().map(|_| Value::Int(i)).collect()).collect();
         let statements = statements(&w, rows);
         let sizes: Vec<usize> = statements.iter().map(|(_, r)| r[0].len() / w.params.len()).collect();
@@ -136,7 +136,7 @@ mod tests {
     /// A lone row left over is the one-row insert.
     #[test]
     fn a_lone_row_is_the_plain_insert() {
-        let w = build::build(Kind::Message, Dialect::Sqlite, &columns::Columns::default());
+        let w = build::build(Kind::Message, Dialect::Mysql, &columns::Columns::default());
         let rows = vec![vec![Value::Null; w.params.len()]; 3];
         let statements = statements(&w, rows);
         assert_eq!(statements.len(), 2);
