@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use cistern_tests::{
-    configs, publish, publish_paho, Broker, Received, Redis, RedisServer, Subscriber, SubscriberOptions,
+    configs, publish, publish_many, publish_paho, Broker, Received, Redis, RedisServer, Subscriber, SubscriberOptions,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cistern");
@@ -397,6 +397,31 @@ fn expired_after_sets_the_time_to_live() {
     let position = key(&["mqtt:acked:ttl-sub:pubsub/ttl"]);
     redis.eventually("the read position is stored", SOON, |r| r.exists(&position).then_some(()));
     assert!((100..=120).contains(&redis.ttl(&position)));
+}
+
+/// A burst of publishes from several connections (stored in batches, each
+/// topic's set trimmed once a batch): every message is in its set, a member
+/// older than `expired_after` is trimmed, and the set lives `expired_after`.
+#[test]
+fn a_burst_is_stored_whole_and_its_set_trimmed() {
+    let redis = Redis::for_test(17);
+    let config = configs::redis_example(&redis.server(), redis.db, &channel("burst"), &[]);
+    let broker = Broker::start(BIN, &config);
+    let set = key(&["mqtt:msg:burst/a"]);
+    // A member stored two hours ago, its hash long expired (ids sort by their
+    // time, so the score is what the guest would have given it).
+    let stale_score = (now_secs() - 7200) * 1_000_000;
+    redis.cmd(&["ZADD", "mqtt:msg:burst/a", &stale_score.to_string(), "stale"]);
+    publish_many(broker.port, "burst", "burst/a", 400, 16, 4);
+    let payloads = stored_payloads(&redis, "burst/a", 400);
+    assert_eq!(payloads.len(), 400, "every message once, the stale member gone");
+    let mut heads: Vec<&str> = payloads.iter().map(|p| &p[..8]).collect();
+    heads.sort();
+    heads.dedup();
+    assert_eq!(heads.len(), 400, "400 different messages");
+    assert!(!redis.zrange(&set).contains(&"stale".to_string()), "the stale member is trimmed");
+    let ttl = redis.ttl(&set);
+    assert!((3500..=3600).contains(&ttl), "the set lives {ttl} s");
 }
 
 /// `backend.redis.msg.expired_after = 0` takes the seed's default, 3600 s.

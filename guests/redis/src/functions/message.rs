@@ -3,6 +3,8 @@
 //! (queue) removes an acknowledged message, many-to-many (pubsub) moves the
 //! subscriber's read position `mqtt:acked:${clientid}:${topic}`.
 
+use std::collections::HashMap;
+
 use cistern_guest::page::Page;
 use cistern_guest::redis::{cmd, decimal, exec, run, run_all, run_all_ok, Cmd, Reply};
 use cistern_guest::{clock, settings, wrong_hook, Context, Error, Event, Message, Outcome};
@@ -17,25 +19,46 @@ const PAGE: u64 = 1000;
 /// added to its topic's set, both living `msg.expired_after` seconds; set
 /// members older than that (whose hashes have expired) are trimmed.
 pub fn publish(pool: &str, ctx: &Context, event: &Event) -> Result<Outcome, Error> {
-    exec(pool, publish_commands(ctx, event)?, false)?;
+    let mut commands = Vec::new();
+    if let Some(stored) = Publish::of(ctx, event)? {
+        commands.extend(stored.commands);
+        commands.extend(stored.trim.commands());
+    }
+    exec(pool, commands, false)?;
     Ok(Outcome::none())
 }
 
 /// Several events of `on_message_publish`: every message's commands in one
-/// pipeline. An event that cannot be stored fails alone; when Redis refuses
-/// a command of the pipeline, each message is stored alone, so that only
-/// the one it refuses fails.
+/// pipeline, each topic's set trimmed once, after its last message. An
+/// event that cannot be stored fails alone; when Redis refuses a command of
+/// the pipeline, each message is stored alone, so that only the one it
+/// refuses fails.
 pub fn publish_batch(pool: &str, ctx: &Context, events: &[Event]) -> Vec<Result<Outcome, Error>> {
-    let mut made: Vec<Result<Vec<Cmd>, Error>> = events.iter().map(|e| publish_commands(ctx, e)).collect();
-    let stores: Vec<bool> = made.iter().map(|c| c.as_ref().is_ok_and(|c| !c.is_empty())).collect();
-    // Moved, not copied: each message's payload is in its HSET.
-    let all: Vec<Cmd> = made.iter_mut().filter_map(|c| c.as_mut().ok()).flat_map(std::mem::take).collect();
+    let mut made: Vec<Result<Option<Publish>, Error>> = events.iter().map(|e| Publish::of(ctx, e)).collect();
+    let stores: Vec<bool> = made.iter().map(|p| matches!(p, Ok(Some(_)))).collect();
+    let mut all = Vec::new();
+    // Each set once, in the order of its first message.
+    let mut trims: Vec<Trim> = Vec::new();
+    let mut trim_of: HashMap<Vec<u8>, usize> = HashMap::new();
+    for stored in made.iter_mut().filter_map(|p| p.as_mut().ok().and_then(Option::take)) {
+        let trim = stored.trim;
+        match trim_of.get(&trim.set) {
+            Some(&t) => trims[t].oldest = trims[t].oldest.max(trim.oldest),
+            None => {
+                trim_of.insert(trim.set.clone(), trims.len());
+                trims.push(trim);
+            }
+        }
+        // Moved, not copied: each message's payload is in its HSET.
+        all.extend(stored.commands);
+    }
+    all.extend(trims.into_iter().flat_map(Trim::commands));
     match exec(pool, all, false) {
         Err(e) if !matches!(e, Error::Unavailable(_)) => events.iter().map(|event| publish(pool, ctx, event)).collect(),
         written => made
             .into_iter()
             .zip(stores)
-            .map(|(commands, stores)| match commands {
+            .map(|(stored, stores)| match stored {
                 Err(e) => Err(e),
                 Ok(_) if stores => written.clone().map(|()| Outcome::none()),
                 Ok(_) => Ok(Outcome::none()),
@@ -44,27 +67,52 @@ pub fn publish_batch(pool: &str, ctx: &Context, events: &[Event]) -> Vec<Result<
     }
 }
 
-/// What storing the message takes: none for QoS 0.
-fn publish_commands(ctx: &Context, event: &Event) -> Result<Vec<Cmd>, Error> {
-    let Event::MessagePublish(publish) = event else {
-        return Err(wrong_hook("on_message_publish", "message.publish", event));
-    };
-    let m = &publish.message;
-    if m.qos < 1 {
-        return Ok(Vec::new());
+/// What storing a message takes: its hash, living `ttl` seconds, and its
+/// place in its topic's set, then the set's trim.
+struct Publish {
+    commands: Vec<Cmd>,
+    trim: Trim,
+}
+
+/// A topic's set, trimmed of members older than `ttl` before `oldest`
+/// (their hashes have expired), and living `ttl` seconds from now.
+struct Trim {
+    set: Vec<u8>,
+    oldest: u64,
+    ttl: u64,
+}
+
+impl Publish {
+    /// None for QoS 0, which is not stored.
+    fn of(ctx: &Context, event: &Event) -> Result<Option<Publish>, Error> {
+        let Event::MessagePublish(publish) = event else {
+            return Err(wrong_hook("on_message_publish", "message.publish", event));
+        };
+        let m = &publish.message;
+        if m.qos < 1 {
+            return Ok(None);
+        }
+        let ttl = stored::ttl(ctx)?;
+        let hash = keys::message(&m.id);
+        let set = keys::topic(&m.topic);
+        let score = stored::score(&m.id, m.timestamp_ms);
+        let commands = vec![
+            stored::hset(cmd("HSET").arg(&hash), m),
+            cmd("EXPIRE").arg(&hash).num(ttl),
+            cmd("ZADD").arg(&set).num(score).arg(&m.id),
+        ];
+        let oldest = score.saturating_sub(ttl.saturating_mul(1_000_000));
+        Ok(Some(Publish { commands, trim: Trim { set, oldest, ttl } }))
     }
-    let ttl = stored::ttl(ctx)?;
-    let hash = keys::message(&m.id);
-    let set = keys::topic(&m.topic);
-    let score = stored::score(&m.id, m.timestamp_ms);
-    let oldest = score.saturating_sub(ttl.saturating_mul(1_000_000));
-    Ok(vec![
-        stored::hset(cmd("HSET").arg(&hash), m),
-        cmd("EXPIRE").arg(&hash).num(ttl),
-        cmd("ZADD").arg(&set).num(score).arg(&m.id),
-        cmd("ZREMRANGEBYSCORE").arg(&set).arg("-inf").joined(&[b"(", &decimal(oldest)]),
-        cmd("EXPIRE").arg(&set).num(ttl),
-    ])
+}
+
+impl Trim {
+    fn commands(self) -> [Cmd; 2] {
+        [
+            cmd("ZREMRANGEBYSCORE").arg(&self.set).arg("-inf").joined(&[b"(", &decimal(self.oldest)]),
+            cmd("EXPIRE").arg(&self.set).num(self.ttl),
+        ]
+    }
 }
 
 /// `on_message_fetch_for_queue` and `on_message_fetch_for_pubsub`: the
