@@ -63,7 +63,13 @@ impl rmqtt::hook::Handler for Handler {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
         match self.0.answer_at_once(param, acc) {
             Ok(answer) => answer,
-            Err(acc) => Box::pin(self.0.hook(param, acc)).await,
+            // The call made for every message, in a box its size.
+            Err(acc) => match param {
+                Parameter::MessagePublish(s, from, publish) => {
+                    Box::pin(self.0.message_publish(*s, from, publish, acc)).await
+                }
+                _ => Box::pin(self.0.hook(param, acc)).await,
+            },
         }
     }
 }
@@ -231,58 +237,6 @@ impl Adapter {
                     self.runtime.handle(Event::MessageOffline { client: client.clone(), message }).await;
                 }
             }
-            Parameter::MessagePublish(s, from, publish) => {
-                let mut p = match acc {
-                    Some(HookResult::Publish(p)) => p,
-                    _ => (*publish).clone(),
-                };
-                // In the set of publishes in their hook until this arm returns and rmqtt forwards it.
-                let in_hook = self.publishing.start(&self.runtime.ids);
-                let id = in_hook.id().to_string();
-                convert::stamp(&mut p, &id);
-                let client = match s {
-                    Some(s) => self.client(s).await,
-                    None => convert::client(&from.id, &self.node),
-                };
-                let message = convert::message(&p, id.clone(), &from.id.client_id);
-                let event = Event::MessagePublish { client, message };
-                match s {
-                    // QoS 0 asks for no acknowledgement, so its storing need not hold up the
-                    // publisher's session (see `order`); it keeps its place among the
-                    // client's other messages all the same.
-                    Some(s) if p.qos == QoS::AtMostOnce => match self.background.clone().try_acquire_owned() {
-                        Ok(permit) => {
-                            let turn = self.order.turn(&s.id.client_id).await;
-                            let (adapter, session) = (self.clone(), (*s).clone());
-                            tokio::spawn(async move {
-                                let outcome = adapter.runtime.handle(event).await;
-                                adapter.apply(&session, outcome, None, false).await;
-                                adapter.order.release(&session.id.client_id, turn);
-                                drop(permit);
-                            });
-                        }
-                        // Too much already in the background: store this one in line.
-                        Err(_) => {
-                            self.publish_in_line(s, event).await;
-                        }
-                    },
-                    Some(s) => {
-                        let refused = match self.publish_in_line(s, event).await {
-                            None => self.store_for_away_sessions(&from.id, &p, &id).await,
-                            refused => refused,
-                        };
-                        if let Some(why) = refused {
-                            // Not acknowledged: the publish ACL check, next in this
-                            // session's task, refuses it (see `refuse`).
-                            convert::mark_refused(&mut p, &why);
-                        }
-                    }
-                    None => {
-                        self.runtime.handle(event).await;
-                    }
-                }
-                return (true, Some(HookResult::Publish(p)));
-            }
             Parameter::MessagePublishCheckAcl(s, publish) => {
                 if let Some(why) = convert::refusal(publish) {
                     return (false, Some(HookResult::PublishAclResult(self.refuse(s, &why).await)));
@@ -335,6 +289,68 @@ impl Adapter {
     /// (see `order`). The turn is shared with the client's other publishes
     /// in their hook when every action they meet keeps a client's writes in
     /// order. Why it was refused, if it could be neither stored nor deferred.
+    /// `message.publish`: the message stored before rmqtt acknowledges and
+    /// forwards it (see the delivery contract).
+    async fn message_publish(
+        self: &Arc<Self>,
+        s: Option<&Session>,
+        from: &From,
+        publish: &rmqtt::types::Publish,
+        acc: Option<HookResult>,
+    ) -> ReturnType {
+        let mut p = match acc {
+            Some(HookResult::Publish(p)) => p,
+            _ => (*publish).clone(),
+        };
+        // In the set of publishes in their hook until this arm returns and rmqtt forwards it.
+        let in_hook = self.publishing.start(&self.runtime.ids);
+        let id = in_hook.id().to_string();
+        convert::stamp(&mut p, &id);
+        let client = match s {
+            Some(s) => self.client(s).await,
+            None => convert::client(&from.id, &self.node),
+        };
+        let message = convert::message(&p, id.clone(), &from.id.client_id);
+        let event = Event::MessagePublish { client, message };
+        match s {
+            // QoS 0 asks for no acknowledgement, so its storing need not hold up the
+            // publisher's session (see `order`); it keeps its place among the
+            // client's other messages all the same.
+            Some(s) if p.qos == QoS::AtMostOnce => match self.background.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let turn = self.order.turn(&s.id.client_id).await;
+                    let (adapter, session) = (self.clone(), (*s).clone());
+                    tokio::spawn(async move {
+                        let outcome = adapter.runtime.handle(event).await;
+                        adapter.apply(&session, outcome, None, false).await;
+                        adapter.order.release(&session.id.client_id, turn);
+                        drop(permit);
+                    });
+                }
+                // Too much already in the background: store this one in line.
+                Err(_) => {
+                    self.publish_in_line(s, event).await;
+                }
+            },
+            Some(s) => {
+                let refused = match self.publish_in_line(s, event).await {
+                    None => self.store_for_away_sessions(&from.id, &p, &id).await,
+                    refused => refused,
+                };
+                if let Some(why) = refused {
+                    // Not acknowledged: the publish ACL check, next in this
+                    // session's task, refuses it (see `refuse`).
+                    convert::mark_refused(&mut p, &why);
+                }
+            }
+            // Not from a client's session (rare): its action calls in a box of their own.
+            None => {
+                Box::pin(self.runtime.handle(event)).await;
+            }
+        }
+        (true, Some(HookResult::Publish(p)))
+    }
+
     async fn publish_in_line(self: &Arc<Self>, s: &Session, event: Event) -> Option<String> {
         let overlap = event.topic().is_some_and(|topic| self.runtime.publishes_may_overlap(topic));
         let turn = if overlap {
@@ -362,7 +378,8 @@ impl Adapter {
             message.qos = convert::qos(away.qos);
             let client = self.client(&away.session).await;
             let client_id = client.clientid.clone();
-            let outcome = self.runtime.handle(Event::MessageOffline { client, message }).await;
+            // A publish finds away sessions rarely: their calls in a box of their own.
+            let outcome = Box::pin(self.runtime.handle(Event::MessageOffline { client, message })).await;
             match outcome.refused {
                 Some(why) => refused = Some(why),
                 None => self.away.stored(&client_id, id),

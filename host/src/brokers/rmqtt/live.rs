@@ -17,7 +17,7 @@
 //! `message.expiry_check`, asked just before each delivery), for the ids just
 //! below the bound, where such a twin can be.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::message_id::MessageIds;
@@ -25,13 +25,25 @@ use crate::message_id::MessageIds;
 /// The ids of publishes in their `message.publish` hook.
 #[derive(Default)]
 pub struct Publishing {
-    ids: Arc<Mutex<BTreeSet<String>>>,
+    ids: Arc<Mutex<InHookIds>>,
+}
+
+/// Ids are given out in order under the lock, so the publishes in their hook
+/// are a queue by age: each has a place in it, `None` once it has left, and
+/// the ones that left at the front are dropped. The oldest still in its hook
+/// is at the front, found and removed with no comparison of ids.
+#[derive(Default)]
+struct InHookIds {
+    /// The place of the queue's front among every publish given an id.
+    front: u64,
+    queue: VecDeque<Option<String>>,
 }
 
 /// A publish in its hook; leaves the set when dropped.
 pub struct InHook {
     id: String,
-    ids: Arc<Mutex<BTreeSet<String>>>,
+    place: u64,
+    ids: Arc<Mutex<InHookIds>>,
 }
 
 impl InHook {
@@ -42,7 +54,13 @@ impl InHook {
 
 impl Drop for InHook {
     fn drop(&mut self) {
-        self.ids.lock().expect("publishing ids").remove(&self.id);
+        let mut set = self.ids.lock().expect("publishing ids");
+        let at = (self.place - set.front) as usize;
+        set.queue[at] = None;
+        while set.queue.front().is_some_and(Option::is_none) {
+            set.queue.pop_front();
+            set.front += 1;
+        }
     }
 }
 
@@ -53,15 +71,16 @@ impl Publishing {
     pub fn start(&self, ids: &MessageIds) -> InHook {
         let mut set = self.ids.lock().expect("publishing ids");
         let id = ids.next();
-        set.insert(id.clone());
-        InHook { id, ids: self.ids.clone() }
+        let place = set.front + set.queue.len() as u64;
+        set.queue.push_back(Some(id.clone()));
+        InHook { id, place, ids: self.ids.clone() }
     }
 
     /// The smallest id a message delivered live to a subscription already
     /// in the router may have.
     pub fn live_from(&self, ids: &MessageIds) -> String {
         let set = self.ids.lock().expect("publishing ids");
-        set.first().cloned().unwrap_or_else(|| ids.next())
+        set.queue.front().cloned().flatten().unwrap_or_else(|| ids.next())
     }
 }
 
@@ -129,6 +148,14 @@ mod tests {
         drop(first);
         assert_eq!(p.live_from(&ids), second.id());
         drop(second);
+        // Out of order: the oldest leaves last.
+        let (a, b, c) = (p.start(&ids), p.start(&ids), p.start(&ids));
+        drop(b);
+        assert_eq!(p.live_from(&ids), a.id());
+        drop(a);
+        assert_eq!(p.live_from(&ids), c.id());
+        drop(c);
+        assert!(p.ids.lock().unwrap().queue.is_empty(), "nothing is kept once every publish left");
         let bound = p.live_from(&ids);
         let later = p.start(&ids);
         assert!(delivered_live(later.id(), &bound));

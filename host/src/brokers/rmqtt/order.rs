@@ -38,6 +38,10 @@ pub struct ClientOrder {
 
 impl ClientOrder {
     fn lock(&self, client: &str) -> Arc<RwLock<()>> {
+        // A client with publishes in flight has its lock already: no key to make.
+        if let Some(lock) = self.locks.get(client) {
+            return lock.clone();
+        }
         self.locks.entry(client.to_string()).or_default().clone()
     }
 
