@@ -1,13 +1,16 @@
 //! `message.publish` persistence throughput on Redis: events through
 //! cistern (`Runtime::handle`, the stock guest's `on_message_publish`, the
 //! host's `redis` interface and pool) against a plain redis-rs program that
-//! sends the same commands with the same pipelining (one pipeline of HSET,
-//! EXPIRE, ZADD, ZREMRANGEBYSCORE, EXPIRE per message) over the same number
-//! of multiplexed connections, with the same number of messages in flight.
+//! sends the same commands with the same batching, over the same number of
+//! multiplexed connections, with the same number of messages in flight.
+//! The batching is the guest's: publishes that come while four pipelines
+//! are running wait, and the next pipeline takes them (at most 64): each
+//! message's HSET, EXPIRE and ZADD, then each topic's ZREMRANGEBYSCORE and
+//! EXPIRE once.
 //!
-//! A third path sends the same pipelines through cistern's own pool and
-//! operations with no guest, which splits the gap between what the Redis
-//! backend's host code costs and what the wasm boundary costs.
+//! A third path sends one pipeline a message (all five commands) through
+//! cistern's own pool and operations with no guest and no batching: what
+//! the Redis backend's host code costs alone.
 //!
 //! All run in one process against one private redis-server, interleaved in
 //! rounds, so the machine's noise falls on each alike; medians are printed.
@@ -20,25 +23,34 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cistern::backends::redis::{operations, RedisPool};
 use cistern::model::Message;
 use cistern_tests::RedisServer;
 use common::{handler, Handler};
 use redis::aio::ConnectionManager;
+use tokio::sync::{oneshot, Semaphore};
 
 const ROUNDS: usize = 5;
 const TTL: u64 = 3600;
 
 /// The guest's `on_message_publish` commands, argument by argument.
 fn commands(m: &Message) -> Vec<Vec<Vec<u8>>> {
+    let (mut commands, set, oldest) = stores(m);
+    commands.extend(trim(set, oldest));
+    commands
+}
+
+/// A message's own commands (its hash, its place in its topic's set), the
+/// set, and the oldest score the set then keeps.
+fn stores(m: &Message) -> (Vec<Vec<Vec<u8>>>, Vec<u8>, u64) {
     let hash = [b"mqtt:msg:".as_slice(), m.id.as_bytes()].concat();
     let set = [b"mqtt:msg:".as_slice(), m.topic.as_bytes()].concat();
     let score = u64::from_str_radix(&m.id[..16], 16).expect("a host id");
     let oldest = score.saturating_sub(TTL * 1_000_000);
     let text = |s: &str| s.as_bytes().to_vec();
-    vec![
+    let commands = vec![
         vec![
             text("HSET"),
             hash.clone(),
@@ -59,28 +71,97 @@ fn commands(m: &Message) -> Vec<Vec<Vec<u8>>> {
         ],
         vec![text("EXPIRE"), hash, text(&TTL.to_string())],
         vec![text("ZADD"), set.clone(), text(&score.to_string()), text(&m.id)],
+    ];
+    (commands, set, oldest)
+}
+
+/// A topic's set trimmed to `oldest`, living `TTL` seconds.
+fn trim(set: Vec<u8>, oldest: u64) -> Vec<Vec<Vec<u8>>> {
+    let text = |s: &str| s.as_bytes().to_vec();
+    vec![
         vec![text("ZREMRANGEBYSCORE"), set.clone(), text("-inf"), text(&format!("({oldest}"))],
         vec![text("EXPIRE"), set, text(&TTL.to_string())],
     ]
 }
 
-/// The plain program: a redis-rs pipeline of those commands on its own connections, in turn.
-fn plain(connections: Vec<ConnectionManager>) -> Handler {
-    let (connections, turn) = (Arc::new(connections), Arc::new(AtomicUsize::new(0)));
-    handler(move |_, message| {
-        let mut con = connections[turn.fetch_add(1, Ordering::Relaxed) % connections.len()].clone();
-        async move {
-            if message.qos < 1 {
-                return;
+/// The commands, in a redis-rs pipeline.
+fn add(pipe: &mut redis::Pipeline, commands: &[Vec<Vec<u8>>]) {
+    for args in commands {
+        let cmd = pipe.cmd(std::str::from_utf8(&args[0]).unwrap());
+        for a in &args[1..] {
+            cmd.arg(a.as_slice());
+        }
+    }
+}
+
+/// The plain program: the guest's batching, in redis-rs on its own connections, in turn.
+struct Batched {
+    waiting: Mutex<Vec<(Message, oneshot::Sender<()>)>>,
+    slots: Semaphore,
+    connections: Vec<ConnectionManager>,
+    turn: AtomicUsize,
+}
+
+impl Batched {
+    /// Pipelines running at once, and messages one takes (as `engine/batch.rs`).
+    const SLOTS: usize = 4;
+    const MAX: usize = 64;
+
+    async fn store(&self, message: Message) {
+        let (done, mut answer) = oneshot::channel();
+        self.waiting.lock().unwrap().push((message, done));
+        loop {
+            let slot = tokio::select! {
+                biased;
+                _ = &mut answer => return,
+                slot = self.slots.acquire() => slot.unwrap(),
+            };
+            let taken: Vec<_> = {
+                let mut waiting = self.waiting.lock().unwrap();
+                let n = waiting.len().min(Self::MAX);
+                waiting.drain(..n).collect()
+            };
+            if taken.is_empty() {
+                drop(slot);
+                return answer.await.unwrap();
             }
             let mut pipe = redis::pipe();
-            for args in commands(&message) {
-                let cmd = pipe.cmd(std::str::from_utf8(&args[0]).unwrap());
-                for a in &args[1..] {
-                    cmd.arg(a.as_slice());
+            let mut trims: Vec<(Vec<u8>, u64)> = Vec::new();
+            let mut done = Vec::with_capacity(taken.len());
+            for (message, d) in taken {
+                let (own, set, oldest) = stores(&message);
+                add(&mut pipe, &own);
+                match trims.iter_mut().find(|(s, _)| *s == set) {
+                    Some((_, o)) => *o = (*o).max(oldest),
+                    None => trims.push((set, oldest)),
                 }
+                done.push(d);
             }
+            for (set, oldest) in trims {
+                add(&mut pipe, &trim(set, oldest));
+            }
+            let mut con = self.connections[self.turn.fetch_add(1, Ordering::Relaxed) % self.connections.len()].clone();
             pipe.exec_async(&mut con).await.expect("pipeline");
+            for d in done {
+                let _ = d.send(());
+            }
+        }
+    }
+}
+
+fn plain(connections: Vec<ConnectionManager>) -> Handler {
+    let batched = Arc::new(Batched {
+        waiting: Mutex::default(),
+        slots: Semaphore::new(Batched::SLOTS),
+        connections,
+        turn: AtomicUsize::new(0),
+    });
+    handler(move |_, message| {
+        let batched = batched.clone();
+        async move {
+            if message.qos >= 1 {
+                batched.store(message).await;
+            }
         }
     })
 }
@@ -122,7 +203,7 @@ fn main() {
             connections.push(ConnectionManager::new(client.clone()).await.unwrap());
         }
         let paths: [(&str, Handler); 3] = [
-            ("plain redis-rs", plain(connections)),
+            ("plain redis-rs, same batching", plain(connections)),
             ("cistern pool, no guest", host_only(pool)),
             ("through cistern", common::through_cistern(runtime.clone())),
         ];
