@@ -333,3 +333,57 @@ async fn a_raw_action_stores_a_clients_publishes_one_at_a_time() {
     assert_eq!(store.rows("select 1 from raw_log where topic = ?", &["slow/held"]).await.len(), 1);
     assert_eq!(store.rows("select 1 from mqtt_msg where topic = ?", &["fast/b"]).await.len(), 1);
 }
+
+/// A batch of live messages is written as multi-row inserts; when the
+/// database refuses one row of it (here a CHECK constraint), the batch is
+/// written again message by message, so only that one is lost: the others
+/// are stored, and every publish is answered. Four held inserts take the
+/// action's four calls, so the three publishes after them wait and go in
+/// one batch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_refused_in_a_multi_row_batch_fails_alone() {
+    use std::time::Duration;
+
+    use cistern_tests::raw::{Connect, RawClient};
+
+    let db = TestDb::postgres();
+    let store = Store::connect(&db).await;
+    store.execute("alter table mqtt_msg add constraint not_refused check (topic <> 'batch/refused')", &[]).await;
+    let mut lock = hold_inserts(&db, &store, "mqtt_msg").await;
+    let hooks = "cistern.outbox.write_timeout = 60s\n\
+                 backend.pgsql.hook.message.publish.1 = {\"topic\": \"#\", \"action\": {\"function\": \"on_message_publish\"}, \"pool\": \"pool1\"}\n";
+    let pool = db.pool_config_sized("pgsql", "pool1", 8);
+    let broker = Broker::start(BIN, &format!("{}{pool}{hooks}", configs::base(),));
+    let connect = |id: &str| RawClient::connect(broker.port, id, Connect { clean: true, ..Connect::default() }).0;
+    let soon = Duration::from_secs(20);
+
+    let mut held: Vec<RawClient> = (0..4).map(|i| connect(&format!("held-{i}"))).collect();
+    let held_ids: Vec<u16> = held.iter_mut().map(|c| c.send_publish("slow/held", b"held")).collect();
+    let waiting = "select 1 from pg_locks where locktype = 'advisory' and not granted \
+                   and database = (select oid from pg_database where datname = current_database())";
+    store.eventually(waiting, &[], soon, |r| r.len() == 4).await;
+
+    let mut batch: Vec<(RawClient, u16)> = ["batch/1", "batch/refused", "batch/2"]
+        .iter()
+        .enumerate()
+        .map(|(i, topic)| {
+            let mut c = connect(&format!("batch-{i}"));
+            let id = c.send_publish(topic, b"in a batch");
+            (c, id)
+        })
+        .collect();
+    assert!(store.rows("select 1 from mqtt_msg where topic like 'batch/%'", &[]).await.is_empty(), "they wait");
+
+    sqlx::query("select pg_advisory_unlock(7)").execute(&mut lock).await.expect("the unlock");
+    for (c, id) in held.iter_mut().zip(held_ids) {
+        assert_eq!(c.pubacks(1, soon), [id], "a held publish is answered");
+    }
+    for (c, id) in batch.iter_mut() {
+        assert_eq!(c.pubacks(1, soon), [*id], "a batched publish is answered");
+    }
+    let stored = store.rows("select topic from mqtt_msg order by topic", &[]).await;
+    let topics: Vec<&str> = stored.iter().map(|r| r[0].as_deref().unwrap()).collect();
+    assert_eq!(topics, ["batch/1", "batch/2", "slow/held", "slow/held", "slow/held", "slow/held"]);
+    let batched = broker.metric("cistern_action_batched_total{action=\"backend.pgsql.hook.message.publish.1\"}");
+    assert!(batched >= 3, "the three went in one batch ({batched} batched)");
+}
