@@ -7,37 +7,39 @@ use crate::backends::sql::{read_rows, Batch, SqlError, SqlValue};
 
 type Query<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
-pub async fn execute(pool: &MySqlPool, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
+pub async fn execute(pool: &MySqlPool, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
     Ok(bind_all(sqlx::query(statement), params).execute(pool).await?.rows_affected())
 }
 
 /// Statements, each for its sets of parameters, in one transaction: all or nothing.
-pub async fn execute_batches(pool: &MySqlPool, batches: Vec<Batch>) -> Result<u64, SqlError> {
+pub async fn execute_batches(pool: &MySqlPool, batches: &[Batch]) -> Result<u64, SqlError> {
     let mut tx = pool.begin().await?;
     let mut affected = 0;
-    for (statement, rows) in &batches {
+    for (statement, rows) in batches {
         for params in rows {
-            affected += bind_all(sqlx::query(statement), params.clone()).execute(&mut *tx).await?.rows_affected();
+            affected += bind_all(sqlx::query(statement), params).execute(&mut *tx).await?.rows_affected();
         }
     }
     tx.commit().await?;
     Ok(affected)
 }
 
-pub async fn query(pool: &MySqlPool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+pub async fn query(pool: &MySqlPool, statement: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SqlError> {
     read_rows(bind_all(sqlx::query(statement), params).fetch(pool), decode).await
 }
 
-fn bind_all(mut query: Query<'_>, params: Vec<SqlValue>) -> Query<'_> {
+/// Binds borrowed values: a retried call binds the same ones again, and a
+/// payload is never copied to be bound.
+fn bind_all<'q>(mut query: Query<'q>, params: &'q [SqlValue]) -> Query<'q> {
     for p in params {
         query = match p {
             SqlValue::Null => query.bind(None::<i64>),
-            SqlValue::Bool(b) => query.bind(b),
-            SqlValue::Int(i) => query.bind(i),
-            SqlValue::Float(f) => query.bind(f),
-            SqlValue::Text(s) => query.bind(s),
-            SqlValue::Bytes(b) => query.bind(b),
-            SqlValue::Timestamp(ms) => query.bind(SqlValue::naive_utc(ms)),
+            SqlValue::Bool(b) => query.bind(*b),
+            SqlValue::Int(i) => query.bind(*i),
+            SqlValue::Float(f) => query.bind(*f),
+            SqlValue::Text(s) => query.bind(s.as_str()),
+            SqlValue::Bytes(b) => query.bind(b.as_slice()),
+            SqlValue::Timestamp(ms) => query.bind(SqlValue::naive_utc(*ms)),
         };
     }
     query

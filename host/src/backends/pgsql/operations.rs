@@ -7,18 +7,18 @@ use crate::backends::sql::{read_rows, Batch, SqlError, SqlValue};
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
-pub async fn execute(pool: &PgPool, statement: &str, params: Vec<SqlValue>) -> Result<u64, SqlError> {
-    let statement = typed(statement, &params);
+pub async fn execute(pool: &PgPool, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
+    let statement = typed(statement, params);
     Ok(bind_all(sqlx::query(&statement), params).execute(pool).await?.rows_affected())
 }
 
 /// Statements, each for its sets of parameters, in one transaction: all or nothing.
-pub async fn execute_batches(pool: &PgPool, batches: Vec<Batch>) -> Result<u64, SqlError> {
+pub async fn execute_batches(pool: &PgPool, batches: &[Batch]) -> Result<u64, SqlError> {
     let mut tx = pool.begin().await?;
     let mut affected = 0;
     for (statement, rows) in batches {
         for params in rows {
-            let statement = typed(&statement, &params);
+            let statement = typed(statement, params);
             affected += bind_all(sqlx::query(&statement), params).execute(&mut *tx).await?.rows_affected();
         }
     }
@@ -37,8 +37,8 @@ pub async fn parameter_types(pool: &PgPool, statement: &str) -> Result<Vec<Strin
     })
 }
 
-pub async fn query(pool: &PgPool, statement: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, SqlError> {
-    let statement = typed(statement, &params);
+pub async fn query(pool: &PgPool, statement: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+    let statement = typed(statement, params);
     read_rows(bind_all(sqlx::query(&statement), params).fetch(pool), decode).await
 }
 
@@ -71,16 +71,18 @@ fn typed<'a>(statement: &'a str, params: &[SqlValue]) -> std::borrow::Cow<'a, st
     marked.into()
 }
 
-fn bind_all(mut query: Query<'_>, params: Vec<SqlValue>) -> Query<'_> {
+/// Binds borrowed values: a retried call binds the same ones again, and a
+/// payload is never copied to be bound.
+fn bind_all<'q>(mut query: Query<'q>, params: &'q [SqlValue]) -> Query<'q> {
     for p in params {
         query = match p {
             SqlValue::Null => query.bind(UntypedNull),
-            SqlValue::Bool(b) => query.bind(b),
-            SqlValue::Int(i) => query.bind(i),
-            SqlValue::Float(f) => query.bind(f),
-            SqlValue::Text(s) => query.bind(s),
-            SqlValue::Bytes(b) => query.bind(b),
-            SqlValue::Timestamp(ms) => query.bind(SqlValue::naive_utc(ms)),
+            SqlValue::Bool(b) => query.bind(*b),
+            SqlValue::Int(i) => query.bind(*i),
+            SqlValue::Float(f) => query.bind(*f),
+            SqlValue::Text(s) => query.bind(s.as_str()),
+            SqlValue::Bytes(b) => query.bind(b.as_slice()),
+            SqlValue::Timestamp(ms) => query.bind(SqlValue::naive_utc(*ms)),
         };
     }
     query

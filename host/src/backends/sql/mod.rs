@@ -108,8 +108,8 @@ impl SqlPool {
         conflicts::retried(|| async {
             match self {
                 SqlPool::Sqlite(p) => sqlite::operations::execute(p, statement, params.clone()).await,
-                SqlPool::Mysql(p) => mysql::operations::execute(p, statement, params.clone()).await,
-                SqlPool::Postgres(p) => pgsql::operations::execute(p, statement, params.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::execute(p, statement, &params).await,
+                SqlPool::Postgres(p) => pgsql::operations::execute(p, statement, &params).await,
             }
         })
         .await
@@ -127,8 +127,8 @@ impl SqlPool {
         conflicts::retried(|| async {
             match self {
                 SqlPool::Sqlite(p) => sqlite::operations::execute_batches(p, batches.clone()).await,
-                SqlPool::Mysql(p) => mysql::operations::execute_batches(p, batches.clone()).await,
-                SqlPool::Postgres(p) => pgsql::operations::execute_batches(p, batches.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::execute_batches(p, &batches).await,
+                SqlPool::Postgres(p) => pgsql::operations::execute_batches(p, &batches).await,
             }
         })
         .await
@@ -139,8 +139,8 @@ impl SqlPool {
         conflicts::retried(|| async {
             match self {
                 SqlPool::Sqlite(p) => sqlite::operations::query(p, statement, params.clone()).await,
-                SqlPool::Mysql(p) => mysql::operations::query(p, statement, params.clone()).await,
-                SqlPool::Postgres(p) => pgsql::operations::query(p, statement, params.clone()).await,
+                SqlPool::Mysql(p) => mysql::operations::query(p, statement, &params).await,
+                SqlPool::Postgres(p) => pgsql::operations::query(p, statement, &params).await,
             }
         })
         .await
