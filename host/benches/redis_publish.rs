@@ -23,14 +23,14 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cistern::backends::redis::{operations, RedisPool};
 use cistern::model::Message;
 use cistern_tests::RedisServer;
+use common::group::GroupCommit;
 use common::{handler, Handler};
 use redis::aio::ConnectionManager;
-use tokio::sync::{oneshot, Semaphore};
 
 const ROUNDS: usize = 5;
 const TTL: u64 = 3600;
@@ -94,74 +94,39 @@ fn add(pipe: &mut redis::Pipeline, commands: &[Vec<Vec<u8>>]) {
     }
 }
 
-/// The plain program: the guest's batching, in redis-rs on its own connections, in turn.
-struct Batched {
-    waiting: Mutex<Vec<(Message, oneshot::Sender<()>)>>,
-    slots: Semaphore,
-    connections: Vec<ConnectionManager>,
-    turn: AtomicUsize,
-}
-
-impl Batched {
-    /// Pipelines running at once, and messages one takes (as `engine/batch.rs`).
-    const SLOTS: usize = 4;
-    const MAX: usize = 64;
-
-    async fn store(&self, message: Message) {
-        let (done, mut answer) = oneshot::channel();
-        self.waiting.lock().unwrap().push((message, done));
-        loop {
-            let slot = tokio::select! {
-                biased;
-                _ = &mut answer => return,
-                slot = self.slots.acquire() => slot.unwrap(),
-            };
-            let taken: Vec<_> = {
-                let mut waiting = self.waiting.lock().unwrap();
-                let n = waiting.len().min(Self::MAX);
-                waiting.drain(..n).collect()
-            };
-            if taken.is_empty() {
-                drop(slot);
-                return answer.await.unwrap();
-            }
-            let mut pipe = redis::pipe();
-            let mut trims: Vec<(Vec<u8>, u64)> = Vec::new();
-            let mut done = Vec::with_capacity(taken.len());
-            for (message, d) in taken {
-                let (own, set, oldest) = stores(&message);
-                add(&mut pipe, &own);
-                match trims.iter_mut().find(|(s, _)| *s == set) {
-                    Some((_, o)) => *o = (*o).max(oldest),
-                    None => trims.push((set, oldest)),
-                }
-                done.push(d);
-            }
-            for (set, oldest) in trims {
-                add(&mut pipe, &trim(set, oldest));
-            }
-            let mut con = self.connections[self.turn.fetch_add(1, Ordering::Relaxed) % self.connections.len()].clone();
-            pipe.exec_async(&mut con).await.expect("pipeline");
-            for d in done {
-                let _ = d.send(());
-            }
-        }
-    }
-}
-
+/// The plain program: the guest's batching, in redis-rs on its own
+/// connections, in turn: each message's own commands, then each topic's
+/// set trimmed once.
 fn plain(connections: Vec<ConnectionManager>) -> Handler {
-    let batched = Arc::new(Batched {
-        waiting: Mutex::default(),
-        slots: Semaphore::new(Batched::SLOTS),
-        connections,
-        turn: AtomicUsize::new(0),
-    });
+    let group = Arc::new(GroupCommit::default());
+    let (connections, turn) = (Arc::new(connections), Arc::new(AtomicUsize::new(0)));
     handler(move |_, message| {
-        let batched = batched.clone();
+        let (group, connections, turn) = (group.clone(), connections.clone(), turn.clone());
         async move {
-            if message.qos >= 1 {
-                batched.store(message).await;
+            if message.qos < 1 {
+                return;
             }
+            group
+                .add(message, |messages| {
+                    let mut con = connections[turn.fetch_add(1, Ordering::Relaxed) % connections.len()].clone();
+                    async move {
+                        let mut pipe = redis::pipe();
+                        let mut trims: Vec<(Vec<u8>, u64)> = Vec::new();
+                        for message in &messages {
+                            let (own, set, oldest) = stores(message);
+                            add(&mut pipe, &own);
+                            match trims.iter_mut().find(|(s, _)| *s == set) {
+                                Some((_, o)) => *o = (*o).max(oldest),
+                                None => trims.push((set, oldest)),
+                            }
+                        }
+                        for (set, oldest) in trims {
+                            add(&mut pipe, &trim(set, oldest));
+                        }
+                        pipe.exec_async(&mut con).await.expect("pipeline");
+                    }
+                })
+                .await;
         }
     })
 }

@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::group::GroupCommit;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,49 +112,12 @@ fn params(client: Client, m: Message) -> Vec<SqlValue> {
     ]
 }
 
-/// Group commit in plain sqlx, the way cistern batches: inserts that arrive
-/// while [`GroupCommit::SLOTS`] transactions are running wait, and the next
-/// transaction takes all of them (at most 64), one insert each, one commit.
-struct GroupCommit {
-    waiting: std::sync::Mutex<Vec<(Vec<SqlValue>, tokio::sync::oneshot::Sender<()>)>>,
-    slots: tokio::sync::Semaphore,
-}
-
-impl GroupCommit {
-    const SLOTS: usize = 4;
-
-    fn new() -> Self {
-        GroupCommit { waiting: Default::default(), slots: tokio::sync::Semaphore::new(Self::SLOTS) }
-    }
-
-    async fn insert(&self, pool: &SqlPool, pg: bool, row: Vec<SqlValue>) {
-        let (done, mut answer) = tokio::sync::oneshot::channel();
-        self.waiting.lock().unwrap().push((row, done));
-        loop {
-            let slot = tokio::select! {
-                biased;
-                _ = &mut answer => return,
-                slot = self.slots.acquire() => slot.unwrap(),
-            };
-            let taken: Vec<_> = {
-                let mut waiting = self.waiting.lock().unwrap();
-                let n = waiting.len().min(64);
-                waiting.drain(..n).collect()
-            };
-            if taken.is_empty() {
-                drop(slot);
-                return answer.await.unwrap();
-            }
-            let (rows, done): (Vec<_>, Vec<_>) = taken.into_iter().unzip();
-            plain_transaction(pool, pg, rows).await;
-            for d in done {
-                let _ = d.send(());
-            }
-        }
-    }
-}
-
-async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool, group: Option<&Arc<GroupCommit>>) -> Duration {
+async fn plain(
+    runtime: &Arc<Runtime>,
+    pool: &SqlPool,
+    pg: bool,
+    group: Option<&Arc<GroupCommit<Vec<SqlValue>>>>,
+) -> Duration {
     let started = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
@@ -162,7 +127,8 @@ async fn plain(runtime: &Arc<Runtime>, pool: &SqlPool, pg: bool, group: Option<&
                     let (client, m) = event(&runtime, t);
                     let row = params(client, m);
                     match &group {
-                        Some(group) => group.insert(&pool, pg, row).await,
+                        // Group commit, the way cistern batches: one transaction for what waited.
+                        Some(group) => group.add(row, |rows| plain_transaction(&pool, pg, rows)).await,
                         None => plain_insert(&pool, insert(pg), row).await,
                     }
                 }
@@ -270,7 +236,7 @@ async fn measure(backend: &str, db: TestDb) {
     let runtime = Runtime::with_config(config, None).await.expect("runtime");
     let pool: SqlPool = runtime.loaded().pool_as(backend, "pool1").expect("the pool");
     let pg = backend == "pgsql";
-    let group = Arc::new(GroupCommit::new());
+    let group = Arc::new(GroupCommit::default());
     // Warm up: connections, prepared statements, guest instances.
     through_cistern(&runtime).await;
     plain(&runtime, &pool, pg, None).await;

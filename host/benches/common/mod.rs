@@ -9,6 +9,8 @@
 // Each benchmark uses the part of this it needs.
 #![allow(dead_code)]
 
+pub mod group;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
