@@ -74,8 +74,9 @@ struct Publish {
     trim: Trim,
 }
 
-/// A topic's set, trimmed of members older than `ttl` before `oldest`
-/// (their hashes have expired), and living `ttl` seconds from now.
+/// A topic's set: its members scored below `oldest` (older than the newest
+/// message by more than `ttl`, so their hashes have expired) are removed,
+/// and the set lives `ttl` seconds from now.
 struct Trim {
     set: Vec<u8>,
     oldest: u64,
