@@ -16,8 +16,6 @@
 
 mod common;
 
-use common::group::GroupCommit;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +24,7 @@ use cistern::config::Config;
 use cistern::model::{Client, Event, Message};
 use cistern::runtime::Runtime;
 use cistern_tests::databases::TestDb;
+use common::group::GroupCommit;
 
 const POOL_SIZE: u32 = 8;
 const TASKS: usize = 32;

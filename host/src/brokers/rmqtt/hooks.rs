@@ -284,11 +284,6 @@ impl Adapter {
         (true, acc)
     }
 
-    /// Stores a publish before the broker goes on (and acknowledges it), in
-    /// the client's turn, after any of its messages still in the background
-    /// (see `order`). The turn is shared with the client's other publishes
-    /// in their hook when every action they meet keeps a client's writes in
-    /// order. Why it was refused, if it could be neither stored nor deferred.
     /// `message.publish`: the message stored before rmqtt acknowledges and
     /// forwards it (see the delivery contract).
     async fn message_publish(
@@ -351,6 +346,11 @@ impl Adapter {
         (true, Some(HookResult::Publish(p)))
     }
 
+    /// Stores a publish before the broker goes on (and acknowledges it), in
+    /// the client's turn, after any of its messages still in the background
+    /// (see `order`). The turn is shared with the client's other publishes
+    /// in their hook when every action they meet keeps a client's writes in
+    /// order. Why it was refused, if it could be neither stored nor deferred.
     async fn publish_in_line(self: &Arc<Self>, s: &Session, event: Event) -> Option<String> {
         let overlap = event.topic().is_some_and(|topic| self.runtime.publishes_may_overlap(topic));
         let turn = if overlap {
